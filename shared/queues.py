@@ -7,11 +7,13 @@ Output bindings cannot delay a message, so every follow-up goes through
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Protocol
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError, ResourceExistsError
+from azure.identity import DefaultAzureCredential
 from azure.storage.queue import QueueClient, QueueServiceClient
 
 from shared.errors import QueueUnavailable
@@ -41,9 +43,6 @@ def queue_service(settings: Settings, credential: TokenCredential | None = None)
     if settings.storage_queue_service_uri is None:  # Settings guarantees one of the two
         raise QueueUnavailable("no storage account is configured")
     if credential is None or settings.storage_client_id:
-        # Imported here so connection-string deployments never pay for the credential chain.
-        from azure.identity import DefaultAzureCredential
-
         credential = DefaultAzureCredential(managed_identity_client_id=settings.storage_client_id)
     return QueueServiceClient(settings.storage_queue_service_uri, credential=credential)
 
@@ -79,7 +78,5 @@ class QueueSender:
     @staticmethod
     def _create(client: QueueClient) -> None:
         logger.info("creating queue %s", client.queue_name)
-        try:
+        with contextlib.suppress(ResourceExistsError):
             client.create_queue()
-        except ResourceExistsError:
-            pass

@@ -1,0 +1,171 @@
+"""The rules: given what ARM just said (or how it failed), what happens next.
+
+Pure decisions: a follow-up, an answer and the time in; ``Continue`` (send the follow-up again
+after a delay) or ``Finish`` (write a result) out. No I/O, no clock reads.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from shared.arm import Accepted, LocationSnapshot
+from shared.errors import ArmUnreachable, ErrorInfo, PermanentError, TransientError
+from shared.followup import FollowUp, Phase
+from shared.results import ResultStatus
+from shared.settings import Settings
+from shared.statuses import JobSnapshot, JobStatus, OperationSnapshot, OperationStatus
+from shared.timing import backoff_seconds, delay_within
+
+__all__ = [
+    "Continue",
+    "Decision",
+    "Finish",
+    "after_job",
+    "after_job_lookup",
+    "after_location",
+    "after_operation",
+    "after_permanent",
+    "after_transient",
+    "after_trigger",
+    "phase_deadline",
+]
+
+
+@dataclass(frozen=True)
+class Continue:
+    follow_up: FollowUp
+    delay_seconds: int
+
+
+@dataclass(frozen=True)
+class Finish:
+    status: ResultStatus
+    follow_up: FollowUp
+    error: ErrorInfo | None = None
+    job: dict[str, object] | None = None
+
+
+Decision = Continue | Finish
+
+_JOB_ENDS = {
+    JobStatus.COMPLETED: ResultStatus.SUCCEEDED,
+    JobStatus.COMPLETED_WITH_WARNINGS: ResultStatus.COMPLETED_WITH_WARNINGS,
+    JobStatus.FAILED: ResultStatus.FAILED,
+    JobStatus.INVALID: ResultStatus.FAILED,
+    JobStatus.CANCELLED: ResultStatus.CANCELLED,
+}
+
+
+def phase_deadline(follow_up: FollowUp, settings: Settings) -> datetime:
+    """When the current phase gives up: jobs may run for many hours, operations should not."""
+    limit = settings.job_timeout_seconds if follow_up.phase is Phase.JOB else settings.operation_timeout_seconds
+    return follow_up.phase_started_at + timedelta(seconds=limit)
+
+
+def after_trigger(follow_up: FollowUp, accepted: Accepted, now: datetime, settings: Settings) -> Decision:
+    polling = follow_up.enter(
+        Phase.OPERATION, now,
+        async_operation_url=accepted.async_operation_url,
+        location_url=accepted.location_url,
+        triggered_at=now,
+        trigger_uncertain_since=None,
+    )
+    wait = accepted.retry_after if accepted.retry_after is not None else settings.poll_interval_seconds
+    return Continue(polling, delay_within(wait, floor=settings.min_delay_seconds))
+
+
+def after_job_lookup(follow_up: FollowUp, job_id: str | None, now: datetime, settings: Settings) -> Decision:
+    """A job was looked for by listing: after an unseen trigger answer, or after ``Location`` said done."""
+    if job_id is None:
+        if follow_up.phase is Phase.TRIGGER:
+            raise ValueError("a trigger with no job found must be sent, not decided")
+        # Location reports success without a job id, and the job list did not show it (yet).
+        return Finish(ResultStatus.TRIGGERED, follow_up)
+    found = follow_up.enter(
+        Phase.JOB, now, job_id=job_id,
+        triggered_at=follow_up.triggered_at or follow_up.trigger_uncertain_since or now,
+        trigger_uncertain_since=None,
+    )
+    if not settings.track_backup_jobs:
+        return Finish(ResultStatus.TRIGGERED, found)
+    return Continue(found, delay_within(settings.job_poll_initial_seconds, floor=settings.min_delay_seconds))
+
+
+def after_operation(
+    follow_up: FollowUp, snapshot: OperationSnapshot, retry_after: float | None, now: datetime, settings: Settings
+) -> Decision:
+    seen = follow_up.advance(polls=follow_up.polls + 1, attempt=0, last_state=dict(snapshot.summary))
+    match snapshot.status:
+        case OperationStatus.SUCCEEDED:
+            if snapshot.job_id is None:
+                return Finish(ResultStatus.TRIGGERED, seen)
+            return after_job_lookup(seen, snapshot.job_id, now, settings)
+        case OperationStatus.FAILED | OperationStatus.INVALID:
+            ended = f"the backup operation ended {snapshot.status.value}"
+            error = snapshot.error or ErrorInfo("OperationFailed", ended)
+            return Finish(ResultStatus.FAILED, seen, error=error)
+        case OperationStatus.CANCELED:
+            return Finish(ResultStatus.CANCELLED, seen, error=snapshot.error)
+        case _:
+            wait = retry_after if retry_after is not None else settings.poll_interval_seconds
+            return _keep_polling(seen, wait, now, settings, "OperationTimedOut")
+
+
+def after_location(follow_up: FollowUp, snapshot: LocationSnapshot, now: datetime, settings: Settings) -> Decision:
+    seen = follow_up.advance(polls=follow_up.polls + 1, attempt=0)
+    if not snapshot.done:
+        wait = snapshot.retry_after if snapshot.retry_after is not None else settings.poll_interval_seconds
+        return _keep_polling(seen, wait, now, settings, "OperationTimedOut")
+    if not settings.track_backup_jobs:
+        return Finish(ResultStatus.TRIGGERED, seen)
+    # operationResults names no job: look it up by listing the vault's jobs in the job phase.
+    return Continue(seen.enter(Phase.JOB, now), settings.min_delay_seconds)
+
+
+def after_job(
+    follow_up: FollowUp, snapshot: JobSnapshot, retry_after: float | None, now: datetime, settings: Settings
+) -> Decision:
+    seen = follow_up.advance(polls=follow_up.polls + 1, attempt=0, last_state=dict(snapshot.summary))
+    ended = _JOB_ENDS.get(snapshot.status)
+    if ended is not None:
+        error = snapshot.error
+        if ended is ResultStatus.FAILED and error is None:
+            error = ErrorInfo("JobFailed", f"the backup job ended {snapshot.status.value}")
+        return Finish(ended, seen, error=error, job=dict(snapshot.summary))
+    # Jobs run for minutes to many hours: look again less and less often, up to the cap.
+    interval = min(settings.job_poll_max_seconds, settings.job_poll_initial_seconds * 2 ** min(seen.polls - 1, 20))
+    return _keep_polling(seen, max(interval, retry_after or 0), now, settings, "JobTimedOut")
+
+
+def after_transient(
+    follow_up: FollowUp, error: TransientError, now: datetime, settings: Settings, rng: random.Random
+) -> Decision:
+    attempt = follow_up.attempt + 1
+    uncertain_since = follow_up.trigger_uncertain_since
+    if follow_up.phase is Phase.TRIGGER and isinstance(error, ArmUnreachable) and error.request_may_have_arrived:
+        uncertain_since = uncertain_since or now
+    failed = follow_up.advance(attempt=attempt, last_error=error.info, trigger_uncertain_since=uncertain_since)
+    deadline_in = (phase_deadline(failed, settings) - now).total_seconds()
+    if attempt >= settings.retry_max_attempts or deadline_in <= 0:
+        return Finish(ResultStatus.FAILED, failed, error=error.info)
+    wait = error.retry_after
+    if wait is None:
+        wait = backoff_seconds(attempt, base=settings.retry_base_seconds, cap=settings.retry_max_seconds, rng=rng)
+    return Continue(failed, delay_within(wait, floor=settings.min_delay_seconds, deadline_in=deadline_in))
+
+
+def after_permanent(follow_up: FollowUp, error: PermanentError) -> Decision:
+    return Finish(ResultStatus.FAILED, follow_up.advance(last_error=error.info), error=error.info)
+
+
+def _keep_polling(
+    follow_up: FollowUp, wait: float, now: datetime, settings: Settings, timeout_code: str
+) -> Decision:
+    deadline_in = (phase_deadline(follow_up, settings) - now).total_seconds()
+    if deadline_in <= 0:
+        what = "job" if follow_up.phase is Phase.JOB else "operation"
+        error = ErrorInfo(timeout_code, f"the backup {what} was still running when its deadline passed")
+        return Finish(ResultStatus.TIMED_OUT, follow_up, error=error)
+    return Continue(follow_up, delay_within(wait, floor=settings.min_delay_seconds, deadline_in=deadline_in))

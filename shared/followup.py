@@ -1,0 +1,137 @@
+"""The follow-up message: everything needed to continue a request in a later invocation.
+
+It travels on ``BACKUP_STATUS_QUEUE`` as plain JSON with a schema version, so a deployment
+can read what the previous version wrote. The queue is not trusted: the request inside is
+checked again on read, and every URL again before a token is sent to it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from shared.errors import ErrorInfo, RequestRejected
+from shared.messages import BackupRequest, format_instant, parse_instant
+
+__all__ = ["SCHEMA_VERSION", "FollowUp", "Phase"]
+
+SCHEMA_VERSION = 1
+
+
+class Phase(Enum):
+    TRIGGER = "trigger"
+    """Send (or, after an unseen answer, first look for) the trigger POST."""
+    OPERATION = "operation"
+    """Poll the trigger's async operation until it names the job or fails."""
+    JOB = "job"
+    """Poll the backup job until it ends."""
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    request: BackupRequest
+    phase: Phase
+    requested_at: datetime
+    phase_started_at: datetime
+    attempt: int = 0
+    """Consecutive transient failures in this phase."""
+    polls: int = 0
+    """Answers read in this phase; the job poll interval grows with it."""
+    async_operation_url: str | None = None
+    location_url: str | None = None
+    job_id: str | None = None
+    triggered_at: datetime | None = None
+    trigger_uncertain_since: datetime | None = None
+    """Set when a POST may have reached ARM without us seeing the answer."""
+    last_error: ErrorInfo | None = None
+    last_state: dict[str, Any] | None = field(default=None, hash=False)
+    """The latest operation or job summary, reported if time runs out."""
+
+    def advance(self, **changes: Any) -> FollowUp:
+        return replace(self, **changes)
+
+    def enter(self, phase: Phase, now: datetime, **changes: Any) -> FollowUp:
+        """The same request in a new phase, with its counters reset."""
+        return replace(self, phase=phase, phase_started_at=now, attempt=0, polls=0, last_error=None, **changes)
+
+    def to_text(self) -> str:
+        document: dict[str, Any] = {
+            "schemaVersion": SCHEMA_VERSION,
+            "phase": self.phase.value,
+            "request": self.request.to_json(),
+            "correlationId": self.request.correlation_id,
+            "requestedAt": format_instant(self.requested_at),
+            "phaseStartedAt": format_instant(self.phase_started_at),
+            "attempt": self.attempt,
+            "polls": self.polls,
+            "asyncOperationUrl": self.async_operation_url,
+            "locationUrl": self.location_url,
+            "jobId": self.job_id,
+            "triggeredAt": format_instant(self.triggered_at),
+            "triggerUncertainSince": format_instant(self.trigger_uncertain_since),
+            "lastError": self.last_error.to_json() if self.last_error else None,
+            "lastState": self.last_state,
+        }
+        return json.dumps({key: value for key, value in document.items() if value is not None}, separators=(",", ":"))
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> FollowUp:
+        """A follow-up this app wrote; ``RequestRejected`` if it is not one."""
+        version = document.get("schemaVersion")
+        if version != SCHEMA_VERSION:
+            raise RequestRejected("schemaVersion", f"follow-up schema {version!r} is not {SCHEMA_VERSION}")
+        try:
+            phase = Phase(document.get("phase"))
+        except ValueError:
+            raise RequestRejected("phase", f"unknown phase {document.get('phase')!r}") from None
+        request = document.get("request")
+        if not isinstance(request, dict):
+            raise RequestRejected("request", "must be a JSON object")
+        last_error = document.get("lastError")
+        last_state = document.get("lastState")
+        return cls(
+            request=BackupRequest.from_json(request),
+            phase=phase,
+            requested_at=_instant(document, "requestedAt"),
+            phase_started_at=_instant(document, "phaseStartedAt"),
+            attempt=_count(document, "attempt"),
+            polls=_count(document, "polls"),
+            async_operation_url=_text(document, "asyncOperationUrl"),
+            location_url=_text(document, "locationUrl"),
+            job_id=_text(document, "jobId"),
+            triggered_at=_optional_instant(document, "triggeredAt"),
+            trigger_uncertain_since=_optional_instant(document, "triggerUncertainSince"),
+            last_error=ErrorInfo.from_json(last_error) if isinstance(last_error, dict) else None,
+            last_state=last_state if isinstance(last_state, dict) else None,
+        )
+
+
+def _optional_instant(document: dict[str, Any], key: str) -> datetime | None:
+    return None if document.get(key) is None else _instant(document, key)
+
+
+def _instant(document: dict[str, Any], key: str) -> datetime:
+    value = document.get(key)
+    if not isinstance(value, str):
+        raise RequestRejected(key, "must be an ISO 8601 instant")
+    try:
+        return parse_instant(value)
+    except ValueError:
+        raise RequestRejected(key, "must be an ISO 8601 instant") from None
+
+
+def _count(document: dict[str, Any], key: str) -> int:
+    value = document.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise RequestRejected(key, "must be a whole number")
+    return value
+
+
+def _text(document: dict[str, Any], key: str) -> str | None:
+    value = document.get(key)
+    if value is not None and not isinstance(value, str):
+        raise RequestRejected(key, "must be a string")
+    return value

@@ -1,0 +1,109 @@
+"""Result messages: one plain-JSON document per request on ``BACKUP_RESULTS_QUEUE``.
+
+Its format is published as ``schemas/backup-result.schema.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from shared.errors import ErrorInfo
+from shared.followup import FollowUp
+from shared.messages import format_instant
+
+__all__ = ["RESULT_SCHEMA_VERSION", "ResultStatus", "finished", "rejected", "unreadable_follow_up"]
+
+RESULT_SCHEMA_VERSION = 1
+_MAX_RAW_MESSAGE_CHARS = 48 * 1024  # leaves room for the rest within a 64 KiB queue message
+
+
+class ResultStatus(Enum):
+    SUCCEEDED = "Succeeded"
+    COMPLETED_WITH_WARNINGS = "CompletedWithWarnings"
+    TRIGGERED = "Triggered"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+    TIMED_OUT = "TimedOut"
+    REJECTED = "Rejected"
+
+
+def rejected(
+    raw_message: bytes | str,
+    error: ErrorInfo,
+    now: datetime,
+    *,
+    correlation_id: str,
+    message_id: str | None,
+    request: dict[str, Any] | None = None,
+    transport: str | None = None,
+) -> str:
+    """A ``Rejected`` result: nothing was sent to Azure; the raw text is kept so nothing is lost."""
+    raw_text = _raw_text(raw_message)
+    document: dict[str, Any] = {
+        "schemaVersion": RESULT_SCHEMA_VERSION,
+        "status": ResultStatus.REJECTED.value,
+        "correlationId": correlation_id,
+        "messageId": message_id,
+        "error": error.to_json(),
+        "request": request,
+        "transport": transport,
+        "rawMessage": raw_text[:_MAX_RAW_MESSAGE_CHARS],
+        "rawMessageTruncated": len(raw_text) > _MAX_RAW_MESSAGE_CHARS or None,
+        "timings": {"requestedAt": format_instant(now), "completedAt": format_instant(now)},
+    }
+    return _dump(document)
+
+
+def unreadable_follow_up(raw_message: bytes, error: ErrorInfo, now: datetime, *, message_id: str | None) -> str:
+    """A ``Failed`` result for a follow-up this app cannot read: its text is kept for an operator."""
+    document: dict[str, Any] = {
+        "schemaVersion": RESULT_SCHEMA_VERSION,
+        "status": ResultStatus.FAILED.value,
+        "correlationId": message_id,
+        "messageId": message_id,
+        "error": {**error.to_json(), "code": "UnreadableFollowUp"},
+        "rawMessage": _raw_text(raw_message)[:_MAX_RAW_MESSAGE_CHARS],
+        "timings": {"completedAt": format_instant(now)},
+    }
+    return _dump(document)
+
+
+def finished(
+    follow_up: FollowUp,
+    status: ResultStatus,
+    now: datetime,
+    *,
+    error: ErrorInfo | None = None,
+    job: dict[str, Any] | None = None,
+) -> str:
+    """The result of a request that got past validation."""
+    request = follow_up.request
+    document: dict[str, Any] = {
+        "schemaVersion": RESULT_SCHEMA_VERSION,
+        "status": status.value,
+        "correlationId": request.correlation_id,
+        "protectedItemId": request.item.id,
+        "jobId": follow_up.job_id,
+        "job": job,
+        "error": error.to_json() if error else None,
+        "lastState": follow_up.last_state if status is ResultStatus.TIMED_OUT else None,
+        "request": request.to_json(),
+        "timings": {
+            "requestedAt": format_instant(follow_up.requested_at),
+            "triggeredAt": format_instant(follow_up.triggered_at),
+            "completedAt": format_instant(now),
+            "elapsedSeconds": round((now - follow_up.requested_at).total_seconds(), 3),
+        },
+    }
+    return _dump(document)
+
+
+def _raw_text(raw_message: bytes | str) -> str:
+    return raw_message.decode("utf-8", "replace") if isinstance(raw_message, bytes) else raw_message
+
+
+def _dump(document: dict[str, Any]) -> str:
+    return json.dumps({key: value for key, value in document.items() if value is not None}, separators=(",", ":"))

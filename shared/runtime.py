@@ -1,0 +1,55 @@
+"""Process-wide wiring: settings, one credential, one HTTP session, one queue sender.
+
+Built on first use and kept for the life of the worker process, so warm invocations pay for
+none of it and tokens and connections are reused.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import UTC, datetime
+
+import requests
+from azure.identity import DefaultAzureCredential
+from requests.adapters import HTTPAdapter
+
+from shared.arm import ArmClient
+from shared.queues import QueueSender, queue_service
+from shared.settings import Settings
+from shared.workflow import Services
+
+__all__ = ["services", "utc_now"]
+
+# Enough pooled connections for the host's concurrent invocations (batchSize + newBatchThreshold).
+_POOL_SIZE = 32
+
+_lock = threading.Lock()
+_services: Services | None = None
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def services() -> Services:
+    global _services  # noqa: PLW0603 - the one process-wide instance, built lazily under a lock
+    if _services is None:
+        with _lock:
+            if _services is None:
+                _services = _build(Settings.from_environment())
+    return _services
+
+
+def _build(settings: Settings) -> Services:
+    credential = DefaultAzureCredential()
+    session = requests.Session()
+    # No transport retries: a repeated trigger POST would spend the item's daily quota.
+    session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=_POOL_SIZE, max_retries=0))
+    return Services(
+        settings=settings,
+        arm=ArmClient(settings, credential, session, utc_now),
+        sender=QueueSender(queue_service(settings, credential)),
+        clock=utc_now,
+        rng=random.Random(),  # noqa: S311 - jitter, not secrets
+    )

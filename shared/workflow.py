@@ -1,0 +1,170 @@
+"""One step of a request's life: the I/O around the pure rules in ``shared.backup``.
+
+``handle_request`` serves trigger_backup, ``handle_follow_up`` serves poll_status. Each returns
+the result text to write (the function's output binding) or None when a follow-up was queued.
+Bad input becomes a result; only storage failures raise, so the host retries those.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from shared import backup
+from shared.arm import ArmClient
+from shared.envelopes import unwrap
+from shared.errors import ErrorInfo, PermanentError, RequestRejected, TransientError
+from shared.followup import FollowUp, Phase
+from shared.logs import for_request
+from shared.messages import parse_request
+from shared.queues import MessageSender
+from shared.results import finished, rejected, unreadable_follow_up
+from shared.settings import Settings
+
+__all__ = ["Delivery", "Services", "handle_follow_up", "handle_request"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Services:
+    """What a step needs from the world; built once per process (see ``shared.runtime``)."""
+
+    settings: Settings
+    arm: ArmClient
+    sender: MessageSender
+    clock: Callable[[], datetime]
+    rng: random.Random
+
+
+class QueueDeliveryInfo(Protocol):
+    """The parts of ``azure.functions.QueueMessage`` a step uses."""
+
+    @property
+    def id(self) -> str | None: ...
+    @property
+    def dequeue_count(self) -> int | None: ...
+    @property
+    def insertion_time(self) -> datetime | None: ...
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How the queue delivered the message being handled."""
+
+    message_id: str | None
+    dequeue_count: int
+    insertion_time: datetime | None
+
+    @classmethod
+    def of(cls, message: QueueDeliveryInfo) -> Delivery:
+        return cls(message.id, message.dequeue_count or 1, message.insertion_time)
+
+    @property
+    def redelivered(self) -> bool:
+        """An earlier invocation took this message and did not finish: it may have acted."""
+        return self.dequeue_count > 1
+
+
+def handle_request(body: bytes, delivery: Delivery, services: Services) -> str | None:
+    now = services.clock()
+    document: dict[str, Any] | None = None
+    transport: str | None = None
+    fallback_id = delivery.message_id or str(uuid.uuid4())
+    try:
+        envelope = unwrap(body)
+        document, transport = envelope.document, envelope.transport
+        request = parse_request(
+            document, settings=services.settings, now=now, fallback_correlation_id=envelope.event_id or fallback_id
+        )
+    except RequestRejected as exc:
+        correlation_id = _given_correlation_id(document) or fallback_id
+        for_request(logger, correlation_id, None).warning("request rejected: %s", exc.info.message)
+        return rejected(
+            body, exc.info, now, correlation_id=correlation_id, message_id=delivery.message_id,
+            request=document, transport=transport,
+        )
+    follow_up = FollowUp(request=request, phase=Phase.TRIGGER, requested_at=now, phase_started_at=now)
+    if delivery.redelivered:
+        follow_up = follow_up.advance(trigger_uncertain_since=delivery.insertion_time or now)
+    for_request(logger, request.correlation_id, request.item.id).info(
+        "request accepted (%s, %s)", transport, request.properties["objectType"]
+    )
+    return _run(follow_up, services)
+
+
+def handle_follow_up(body: bytes, delivery: Delivery, services: Services) -> str | None:
+    now = services.clock()
+    try:
+        follow_up = FollowUp.from_document(unwrap(body).document)
+    except RequestRejected as exc:
+        logger.error("unreadable follow-up %s: %s", delivery.message_id, exc.info.message)
+        return unreadable_follow_up(body, exc.info, now, message_id=delivery.message_id)
+    if follow_up.phase is Phase.TRIGGER and delivery.redelivered and follow_up.trigger_uncertain_since is None:
+        follow_up = follow_up.advance(trigger_uncertain_since=delivery.insertion_time or follow_up.requested_at)
+    return _run(follow_up, services)
+
+
+def _run(follow_up: FollowUp, services: Services) -> str | None:
+    decision = _step(follow_up, services)
+    request = decision.follow_up.request
+    log = for_request(logger, request.correlation_id, request.item.id)
+    if isinstance(decision, backup.Continue):
+        services.sender.send(services.settings.status_queue, decision.follow_up.to_text(), decision.delay_seconds)
+        log.info(
+            "%s phase: next look in %d s (attempt %d, poll %d)",
+            decision.follow_up.phase.value, decision.delay_seconds, decision.follow_up.attempt,
+            decision.follow_up.polls,
+        )
+        return None
+    log.info(
+        "finished %s%s", decision.status.value, f" ({decision.error.code})" if decision.error else ""
+    )
+    return finished(decision.follow_up, decision.status, services.clock(), error=decision.error, job=decision.job)
+
+
+def _step(follow_up: FollowUp, services: Services) -> backup.Decision:
+    arm, settings, request = services.arm, services.settings, follow_up.request
+    try:
+        match follow_up.phase:
+            case Phase.TRIGGER:
+                if follow_up.trigger_uncertain_since is not None:
+                    job_id = arm.find_backup_job(request, follow_up.trigger_uncertain_since)
+                    if job_id is not None:
+                        return backup.after_job_lookup(follow_up, job_id, services.clock(), settings)
+                accepted = arm.trigger(request)
+                return backup.after_trigger(follow_up, accepted, services.clock(), settings)
+            case Phase.OPERATION if follow_up.async_operation_url:
+                operation, retry_after = arm.operation_status(follow_up.async_operation_url, request)
+                return backup.after_operation(follow_up, operation, retry_after, services.clock(), settings)
+            case Phase.OPERATION if follow_up.location_url:
+                location = arm.operation_result(follow_up.location_url, request)
+                return backup.after_location(follow_up, location, services.clock(), settings)
+            case Phase.OPERATION:
+                raise _nothing_to_follow()
+            case Phase.JOB if follow_up.job_id is None:
+                since = follow_up.triggered_at or follow_up.requested_at
+                found = arm.find_backup_job(request, since)
+                return backup.after_job_lookup(follow_up, found, services.clock(), settings)
+            case Phase.JOB:
+                job, retry_after = arm.job(request, follow_up.job_id)
+                return backup.after_job(follow_up, job, retry_after, services.clock(), settings)
+    except TransientError as exc:
+        return backup.after_transient(follow_up, exc, services.clock(), settings, services.rng)
+    except PermanentError as exc:
+        return backup.after_permanent(follow_up, exc)
+    raise AssertionError(f"unhandled phase {follow_up.phase}")  # pragma: no cover - match is exhaustive
+
+
+def _nothing_to_follow() -> PermanentError:
+    return PermanentError(ErrorInfo("NothingToFollow", "the follow-up names neither an operation nor a job"))
+
+
+def _given_correlation_id(document: dict[str, Any] | None) -> str | None:
+    value = document.get("correlationId") if document else None
+    return value if isinstance(value, str) and 0 < len(value) <= 200 and value.isprintable() else None
