@@ -192,7 +192,7 @@ class ArmClient:
         except requests.RequestException as exc:
             raise _unreachable(exc, method) from exc
         elapsed_ms = (time.perf_counter() - started) * 1000
-        for_request(logger, request.correlation_id, request.item.id).info(
+        for_request(logger, request.correlation_id, request.item.label).info(
             "ARM %s %s -> %s in %.0f ms (client request %s, ARM request %s)",
             method, url.split("?", 1)[0], response.status_code, elapsed_ms, client_request_id,
             response.headers.get("x-ms-request-id"),

@@ -144,6 +144,11 @@ class ProtectedItemRef:
         )
 
     @property
+    def label(self) -> str:
+        """Short enough for a log line; the correlation id tells requests apart."""
+        return f"{self.vault}/{self.item}"
+
+    @property
     def friendly_name(self) -> str:
         """The last ';' part of the item name: what jobs call ``entityFriendlyName``."""
         return self.item.rsplit(";", 1)[-1]

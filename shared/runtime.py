@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import requests
@@ -19,7 +21,7 @@ from shared.queues import QueueSender, queue_service
 from shared.settings import Settings
 from shared.workflow import Services
 
-__all__ = ["services", "utc_now"]
+__all__ = ["override", "services", "utc_now"]
 
 # Enough pooled connections for the host's concurrent invocations (batchSize + newBatchThreshold).
 _POOL_SIZE = 32
@@ -39,6 +41,19 @@ def services() -> Services:
             if _services is None:
                 _services = _build(Settings.from_environment())
     return _services
+
+
+@contextmanager
+def override(replacement: Services) -> Iterator[Services]:
+    """Run the functions against ``replacement`` (tests, benchmarks): no patching by name needed."""
+    global _services  # noqa: PLW0603
+    with _lock:
+        previous, _services = _services, replacement
+    try:
+        yield replacement
+    finally:
+        with _lock:
+            _services = previous
 
 
 def _build(settings: Settings) -> Services:

@@ -92,7 +92,7 @@ def handle_request(body: bytes, delivery: Delivery, services: Services) -> str |
     follow_up = FollowUp(request=request, phase=Phase.TRIGGER, requested_at=now, phase_started_at=now)
     if delivery.redelivered:
         follow_up = follow_up.advance(trigger_uncertain_since=delivery.insertion_time or now)
-    for_request(logger, request.correlation_id, request.item.id).info(
+    for_request(logger, request.correlation_id, request.item.label).info(
         "request accepted (%s, %s)", transport, request.properties["objectType"]
     )
     return _run(follow_up, services)
@@ -113,7 +113,7 @@ def handle_follow_up(body: bytes, delivery: Delivery, services: Services) -> str
 def _run(follow_up: FollowUp, services: Services) -> str | None:
     decision = _step(follow_up, services)
     request = decision.follow_up.request
-    log = for_request(logger, request.correlation_id, request.item.id)
+    log = for_request(logger, request.correlation_id, request.item.label)
     if isinstance(decision, backup.Continue):
         services.sender.send(services.settings.status_queue, decision.follow_up.to_text(), decision.delay_seconds)
         log.info(
