@@ -27,6 +27,7 @@ from shared.armid import encode_segment, ensure_followable
 from shared.errors import (
     ArmProtocolError,
     ArmRejected,
+    ArmThrottled,
     ArmUnavailable,
     ArmUnreachable,
     ErrorInfo,
@@ -214,6 +215,8 @@ class ArmClient:
     @staticmethod
     def _error(answer: _Answer, what: str) -> ArmUnavailable | ArmRejected:
         info = _cloud_error(answer, what)
+        if answer.status == 429:
+            return ArmThrottled(info, retry_after=answer.retry_after)
         if answer.status in _TRANSIENT_STATUSES:
             return ArmUnavailable(info, retry_after=answer.retry_after)
         return ArmRejected(info)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from shared.errors import ErrorInfo, RequestRejected, UntrustedUrl
 
@@ -176,7 +176,7 @@ def ensure_followable(url: object, *, arm_endpoint: str, subscription_id: str) -
     expected = urlsplit(arm_endpoint)
     if parts.scheme.lower() != "https":
         raise UntrustedUrl(_untrusted("only https URLs are followed", url))
-    if parts.netloc.lower() != expected.netloc.lower():
+    if _origin(parts) != _origin(expected):
         raise UntrustedUrl(_untrusted(f"only URLs on {expected.netloc} are followed", url))
     segments = [unquote(segment) for segment in parts.path.split("/")]
     if any(segment in {".", ".."} for segment in segments):
@@ -184,6 +184,17 @@ def ensure_followable(url: object, *, arm_endpoint: str, subscription_id: str) -
     if len(segments) < 3 or segments[1].lower() != "subscriptions" or segments[2].lower() != subscription_id.lower():
         raise UntrustedUrl(_untrusted(f"only URLs under subscription {subscription_id} are followed", url))
     return url
+
+
+def _origin(parts: SplitResult) -> tuple[str, int] | None:
+    """Host and effective port, or None when the URL carries user info or a bad port."""
+    try:
+        port = parts.port or 443
+    except ValueError:
+        return None
+    if parts.username is not None or parts.password is not None or not parts.hostname:
+        return None
+    return parts.hostname.lower(), port
 
 
 def _untrusted(reason: str, url: object) -> ErrorInfo:

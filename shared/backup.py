@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared.arm import Accepted, LocationSnapshot
-from shared.errors import ArmUnreachable, ErrorInfo, PermanentError, TransientError
+from shared.errors import ArmThrottled, ArmUnreachable, ErrorInfo, PermanentError, TransientError
 from shared.followup import FollowUp, Phase
 from shared.results import ResultStatus
 from shared.settings import Settings
@@ -142,7 +142,9 @@ def after_job(
 def after_transient(
     follow_up: FollowUp, error: TransientError, now: datetime, settings: Settings, rng: random.Random
 ) -> Decision:
-    attempt = follow_up.attempt + 1
+    # A 429 is ARM pacing us, not failing: it is bounded by the deadline, not by the attempts.
+    throttled = isinstance(error, ArmThrottled)
+    attempt = follow_up.attempt + (0 if throttled else 1)
     uncertain_since = follow_up.trigger_uncertain_since
     if follow_up.phase is Phase.TRIGGER and isinstance(error, ArmUnreachable) and error.request_may_have_arrived:
         uncertain_since = uncertain_since or now
@@ -152,7 +154,11 @@ def after_transient(
         return Finish(ResultStatus.FAILED, failed, error=error.info)
     wait = error.retry_after
     if wait is None:
-        wait = backoff_seconds(attempt, base=settings.retry_base_seconds, cap=settings.retry_max_seconds, rng=rng)
+        wait = backoff_seconds(max(attempt, 1), base=settings.retry_base_seconds, cap=settings.retry_max_seconds,
+                               rng=rng)
+    elif throttled:
+        # Everyone throttled together is told the same Retry-After; spread them out past it.
+        wait += rng.uniform(0, max(wait, 1.0) / 2)
     return Continue(failed, delay_within(wait, floor=settings.min_delay_seconds, deadline_in=deadline_in))
 
 

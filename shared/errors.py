@@ -5,7 +5,8 @@
     BackupAppError                  never raised itself
     ├── RequestRejected             bad input: settle with a ``Rejected`` result, send nothing to Azure
     ├── TransientError              try the same work again later (Retry-After, else backoff)
-    │   ├── ArmUnavailable          ARM answered 408, 429 or 5xx
+    │   ├── ArmUnavailable          ARM answered 401, 408 or 5xx, or a garbled body to a GET
+    │   │   └── ArmThrottled        ARM answered 429: it is pacing us, bounded by deadline not attempts
     │   ├── ArmUnreachable          no answer: connection refused or dropped, timeout
     │   └── TokenUnavailable        the credential could not produce a token
     ├── PermanentError              settle with a ``Failed`` result carrying the error
@@ -25,6 +26,7 @@ from typing import Any
 __all__ = [
     "ArmProtocolError",
     "ArmRejected",
+    "ArmThrottled",
     "ArmUnavailable",
     "ArmUnreachable",
     "BackupAppError",
@@ -36,6 +38,9 @@ __all__ = [
     "TransientError",
     "UntrustedUrl",
 ]
+
+
+_MAX_FIELD_CHARS = 100
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,8 @@ class RequestRejected(BackupAppError):
     """The request is invalid or not allowed; nothing was sent to Azure."""
 
     def __init__(self, field_name: str, reason: str, code: str = "InvalidRequest") -> None:
+        # Field names can come from the message itself (an unknown key): keep them short.
+        field_name = field_name if len(field_name) <= _MAX_FIELD_CHARS else field_name[:_MAX_FIELD_CHARS] + "…"
         super().__init__(ErrorInfo(code=code, message=f"{field_name}: {reason}", target=field_name))
         self.field_name = field_name
         self.reason = reason
@@ -105,6 +112,10 @@ class TransientError(BackupAppError):
 
 class ArmUnavailable(TransientError):
     """ARM answered 408, 429 or a 5xx."""
+
+
+class ArmThrottled(ArmUnavailable):
+    """ARM answered 429: the caller is over its request budget and must wait Retry-After."""
 
 
 class ArmUnreachable(TransientError):

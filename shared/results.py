@@ -17,7 +17,8 @@ from shared.messages import format_instant
 __all__ = ["RESULT_SCHEMA_VERSION", "ResultStatus", "finished", "rejected", "unreadable_follow_up"]
 
 RESULT_SCHEMA_VERSION = 1
-_MAX_RAW_MESSAGE_CHARS = 48 * 1024  # leaves room for the rest within a 64 KiB queue message
+_MAX_RESULT_BYTES = 60 * 1024  # a queue message holds 64 KiB; an oversized result would poison its request
+_MAX_RAW_MESSAGE_CHARS = 48 * 1024
 
 
 class ResultStatus(Enum):
@@ -54,7 +55,16 @@ def rejected(
         "rawMessageTruncated": len(raw_text) > _MAX_RAW_MESSAGE_CHARS or None,
         "timings": {"requestedAt": format_instant(now), "completedAt": format_instant(now)},
     }
-    return _dump(document)
+    text = _dump(document)
+    if len(text.encode("utf-8")) > _MAX_RESULT_BYTES:
+        # The decoded request repeats the raw text: drop it first, then shorten the raw text.
+        document["request"] = None
+        text = _dump(document)
+        while len(text.encode("utf-8")) > _MAX_RESULT_BYTES:
+            document["rawMessage"] = document["rawMessage"][: len(document["rawMessage"]) * 3 // 4]
+            document["rawMessageTruncated"] = True
+            text = _dump(document)
+    return text
 
 
 def unreadable_follow_up(raw_message: bytes, error: ErrorInfo, now: datetime, *, message_id: str | None) -> str:
