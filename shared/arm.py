@@ -36,7 +36,7 @@ from shared.errors import (
 from shared.logs import for_request
 from shared.messages import BackupRequest, parse_instant
 from shared.settings import Settings
-from shared.statuses import JobSnapshot, OperationSnapshot, read_job, read_operation
+from shared.statuses import JobSnapshot, OperationSnapshot, json_objects, read_job, read_operation
 from shared.timing import retry_after_seconds
 
 __all__ = ["USER_AGENT", "Accepted", "ArmClient", "LocationSnapshot"]
@@ -163,7 +163,7 @@ class ArmClient:
             if answer.status != 200:
                 raise self._error(answer, "GET backupJobs list")
             page = answer.json()
-            for job in page.get("value") or ():
+            for job in json_objects(page.get("value")):
                 job_id = _matching_job_id(job, request, window_start)
                 if job_id:
                     return job_id
@@ -234,8 +234,8 @@ def _cloud_error(answer: _Answer, what: str) -> ErrorInfo:
         code=str(error.get("code") or f"Http{answer.status}"),
         message=str(error.get("message") or f"{what} answered HTTP {answer.status}"),
         target=error.get("target") if isinstance(error.get("target"), str) else None,
-        details=tuple(detail for detail in error.get("details") or () if isinstance(detail, dict)),
-        additional_info=tuple(info for info in error.get("additionalInfo") or () if isinstance(info, dict)),
+        details=tuple(json_objects(error.get("details"))),
+        additional_info=tuple(json_objects(error.get("additionalInfo"))),
         http_status=answer.status,
         request_id=answer.headers.get("x-ms-request-id"),
         correlation_request_id=answer.headers.get("x-ms-correlation-request-id"),

@@ -57,6 +57,8 @@ def validate_name(field_name: str, value: object) -> str:
     bad = sorted(set(value) & _FORBIDDEN_IN_NAME)
     if bad:
         raise RequestRejected(field_name, f"must not contain {', '.join(repr(char) for char in bad)}")
+    if not _is_utf8_encodable(value):
+        raise RequestRejected(field_name, "must be valid Unicode text (it holds a lone surrogate)")
     if value in {".", ".."} or any(part in {".", ".."} for part in value.split(";")):
         raise RequestRejected(field_name, "must not be '.' or '..'")
     return value
@@ -176,14 +178,23 @@ def ensure_followable(url: object, *, arm_endpoint: str, subscription_id: str) -
     expected = urlsplit(arm_endpoint)
     if parts.scheme.lower() != "https":
         raise UntrustedUrl(_untrusted("only https URLs are followed", url))
-    if _origin(parts) != _origin(expected):
+    origin = _origin(parts)
+    if origin is None or origin != _origin(expected):
         raise UntrustedUrl(_untrusted(f"only URLs on {expected.netloc} are followed", url))
     segments = [unquote(segment) for segment in parts.path.split("/")]
-    if any(segment in {".", ".."} for segment in segments):
-        raise UntrustedUrl(_untrusted("dot segments are not followed", url))
+    if any(segment in {".", ".."} or "/" in segment or "\\" in segment for segment in segments):
+        raise UntrustedUrl(_untrusted("dot segments and encoded separators are not followed", url))
     if len(segments) < 3 or segments[1].lower() != "subscriptions" or segments[2].lower() != subscription_id.lower():
         raise UntrustedUrl(_untrusted(f"only URLs under subscription {subscription_id} are followed", url))
     return url
+
+
+def _is_utf8_encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _origin(parts: SplitResult) -> tuple[str, int] | None:

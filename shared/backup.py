@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared.arm import Accepted, LocationSnapshot
-from shared.errors import ArmThrottled, ArmUnreachable, ErrorInfo, PermanentError, TransientError
+from shared.errors import (
+    ArmThrottled,
+    ArmUnavailable,
+    ArmUnreachable,
+    ErrorInfo,
+    PermanentError,
+    TransientError,
+)
 from shared.followup import FollowUp, Phase
 from shared.results import ResultStatus
 from shared.settings import Settings
@@ -73,7 +80,8 @@ def after_trigger(follow_up: FollowUp, accepted: Accepted, now: datetime, settin
         trigger_uncertain_since=None,
     )
     wait = accepted.retry_after if accepted.retry_after is not None else settings.poll_interval_seconds
-    return Continue(polling, delay_within(wait, floor=settings.min_delay_seconds))
+    deadline_in = (phase_deadline(polling, settings) - now).total_seconds()
+    return Continue(polling, delay_within(wait, floor=settings.min_delay_seconds, deadline_in=deadline_in))
 
 
 def after_job_lookup(follow_up: FollowUp, job_id: str | None, now: datetime, settings: Settings) -> Decision:
@@ -145,21 +153,39 @@ def after_transient(
     # A 429 is ARM pacing us, not failing: it is bounded by the deadline, not by the attempts.
     throttled = isinstance(error, ArmThrottled)
     attempt = follow_up.attempt + (0 if throttled else 1)
+    throttles = follow_up.throttled + 1 if throttled else 0
     uncertain_since = follow_up.trigger_uncertain_since
-    if follow_up.phase is Phase.TRIGGER and isinstance(error, ArmUnreachable) and error.request_may_have_arrived:
+    if follow_up.phase is Phase.TRIGGER and _trigger_may_have_acted(error):
         uncertain_since = uncertain_since or now
-    failed = follow_up.advance(attempt=attempt, last_error=error.info, trigger_uncertain_since=uncertain_since)
+    failed = follow_up.advance(
+        attempt=attempt, throttled=throttles, last_error=error.info, trigger_uncertain_since=uncertain_since
+    )
     deadline_in = (phase_deadline(failed, settings) - now).total_seconds()
     if attempt >= settings.retry_max_attempts or deadline_in <= 0:
         return Finish(ResultStatus.FAILED, failed, error=error.info)
     wait = error.retry_after
     if wait is None:
-        wait = backoff_seconds(max(attempt, 1), base=settings.retry_base_seconds, cap=settings.retry_max_seconds,
-                               rng=rng)
+        wait = backoff_seconds(
+            attempt + throttles, base=settings.retry_base_seconds, cap=settings.retry_max_seconds, rng=rng
+        )
     elif throttled:
         # Everyone throttled together is told the same Retry-After; spread them out past it.
         wait += rng.uniform(0, max(wait, 1.0) / 2)
     return Continue(failed, delay_within(wait, floor=settings.min_delay_seconds, deadline_in=deadline_in))
+
+
+def _trigger_may_have_acted(error: TransientError) -> bool:
+    """Whether a failed POST may still have started a backup (so a retry must look first).
+
+    Only a 429 (ARM throttles before forwarding), a 401 (refused at the front door) and a
+    connection that never opened are known not to have reached the backup service; a 5xx,
+    a 408 or a lost answer may come from after it acted.
+    """
+    if isinstance(error, ArmUnreachable):
+        return error.request_may_have_arrived
+    if isinstance(error, ArmUnavailable):
+        return not isinstance(error, ArmThrottled) and error.info.http_status not in {401, None}
+    return False
 
 
 def after_permanent(follow_up: FollowUp, error: PermanentError) -> Decision:

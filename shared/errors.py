@@ -75,12 +75,16 @@ class ErrorInfo:
             code=str(document.get("code", "Unknown")),
             message=str(document.get("message", "")),
             target=document.get("target"),
-            details=tuple(document.get("details") or ()),
+            details=tuple(_objects(document.get("details"))),
             http_status=document.get("httpStatus"),
             request_id=document.get("requestId"),
             correlation_request_id=document.get("correlationRequestId"),
-            additional_info=tuple(document.get("additionalInfo") or ()),
+            additional_info=tuple(_objects(document.get("additionalInfo"))),
         )
+
+
+def _objects(value: object) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 class BackupAppError(Exception):

@@ -40,6 +40,8 @@ class FollowUp:
     """Consecutive transient failures in this phase."""
     polls: int = 0
     """Answers read in this phase; the job poll interval grows with it."""
+    throttled: int = 0
+    """429s in a row: they grow the backoff without counting as failed attempts."""
     async_operation_url: str | None = None
     location_url: str | None = None
     job_id: str | None = None
@@ -55,7 +57,9 @@ class FollowUp:
 
     def enter(self, phase: Phase, now: datetime, **changes: Any) -> FollowUp:
         """The same request in a new phase, with its counters reset."""
-        return replace(self, phase=phase, phase_started_at=now, attempt=0, polls=0, last_error=None, **changes)
+        return replace(
+            self, phase=phase, phase_started_at=now, attempt=0, polls=0, throttled=0, last_error=None, **changes
+        )
 
     def to_text(self) -> str:
         document: dict[str, Any] = {
@@ -67,6 +71,7 @@ class FollowUp:
             "phaseStartedAt": format_instant(self.phase_started_at),
             "attempt": self.attempt,
             "polls": self.polls,
+            "throttled": self.throttled,
             "asyncOperationUrl": self.async_operation_url,
             "locationUrl": self.location_url,
             "jobId": self.job_id,
@@ -99,6 +104,7 @@ class FollowUp:
             phase_started_at=_instant(document, "phaseStartedAt"),
             attempt=_count(document, "attempt"),
             polls=_count(document, "polls"),
+            throttled=_count(document, "throttled"),
             async_operation_url=_text(document, "asyncOperationUrl"),
             location_url=_text(document, "locationUrl"),
             job_id=_text(document, "jobId"),

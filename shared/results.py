@@ -101,19 +101,57 @@ def finished(
         "error": error.to_json() if error else None,
         "lastState": follow_up.last_state if status is ResultStatus.TIMED_OUT else None,
         "request": request.to_json(),
-        "timings": {
+        "timings": _without_nulls({
             "requestedAt": format_instant(follow_up.requested_at),
             "triggeredAt": format_instant(follow_up.triggered_at),
             "completedAt": format_instant(now),
             "elapsedSeconds": round((now - follow_up.requested_at).total_seconds(), 3),
-        },
+        }),
     }
-    return _dump(document)
+    return _fitted(document)
 
 
 def _raw_text(raw_message: bytes | str) -> str:
     return raw_message.decode("utf-8", "replace") if isinstance(raw_message, bytes) else raw_message
 
 
+def _without_nulls(document: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in document.items() if value is not None}
+
+
 def _dump(document: dict[str, Any]) -> str:
-    return json.dumps({key: value for key, value in document.items() if value is not None}, separators=(",", ":"))
+    return json.dumps(_without_nulls(document), separators=(",", ":"))
+
+
+def _fitted(document: dict[str, Any]) -> str:
+    """The document as text, shed of ARM's bulkiest parts if it would not fit in a queue message.
+
+    What ARM returns (error details, task lists) is not ours to bound; status, ids, codes and
+    timings always survive.
+    """
+    text = _dump(document)
+    for shed in (_shed_tasks, _shed_details, _shed_messages):
+        if len(text.encode("utf-8")) <= _MAX_RESULT_BYTES:
+            break
+        shed(document)
+        document["truncated"] = True
+        text = _dump(document)
+    return text
+
+
+def _shed_tasks(document: dict[str, Any]) -> None:
+    document["lastState"] = None
+    if isinstance(document.get("job"), dict):
+        document["job"] = {key: value for key, value in document["job"].items() if key != "tasks"}
+
+
+def _shed_details(document: dict[str, Any]) -> None:
+    if isinstance(document.get("error"), dict):
+        document["error"] = {k: v for k, v in document["error"].items() if k not in {"details", "additionalInfo"}}
+    if isinstance(document.get("job"), dict):
+        document["job"] = {key: value for key, value in document["job"].items() if key != "errorDetails"}
+
+
+def _shed_messages(document: dict[str, Any]) -> None:
+    if isinstance(document.get("error"), dict):
+        document["error"] = {**document["error"], "message": str(document["error"].get("message", ""))[:2000]}

@@ -14,7 +14,9 @@ from typing import Any, TypeVar
 
 from shared.errors import ErrorInfo
 
-__all__ = ["JobSnapshot", "JobStatus", "OperationSnapshot", "OperationStatus", "read_job", "read_operation"]
+__all__ = [
+    "JobSnapshot", "JobStatus", "OperationSnapshot", "OperationStatus", "json_objects", "read_job", "read_operation",
+]
 
 
 class OperationStatus(Enum):
@@ -91,7 +93,7 @@ def read_job(job_id: str, body: Mapping[str, Any]) -> JobSnapshot:
     if not isinstance(properties, dict):
         properties = {}
     status = _status(JobStatus, properties.get("status"))
-    error_details = [detail for detail in properties.get("errorDetails") or () if isinstance(detail, dict)]
+    error_details = json_objects(properties.get("errorDetails"))
     extended = properties.get("extendedInfo")
     if not isinstance(extended, dict):
         extended = {}
@@ -108,6 +110,11 @@ def read_job(job_id: str, body: Mapping[str, Any]) -> JobSnapshot:
     return JobSnapshot(job_id=job_id, status=status, error=_job_error(error_details), summary=summary)
 
 
+def json_objects(value: object) -> list[dict[str, Any]]:
+    """The objects of a JSON array from ARM; anything else is nothing, never an exception."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 def _cloud_error_body(error: object) -> ErrorInfo | None:
     if not isinstance(error, dict):
         return None
@@ -115,8 +122,8 @@ def _cloud_error_body(error: object) -> ErrorInfo | None:
         code=str(error.get("code") or "Unknown"),
         message=str(error.get("message") or ""),
         target=error.get("target") if isinstance(error.get("target"), str) else None,
-        details=tuple(detail for detail in error.get("details") or () if isinstance(detail, dict)),
-        additional_info=tuple(info for info in error.get("additionalInfo") or () if isinstance(info, dict)),
+        details=tuple(json_objects(error.get("details"))),
+        additional_info=tuple(json_objects(error.get("additionalInfo"))),
     )
 
 

@@ -12,7 +12,7 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from shared import backup
@@ -63,7 +63,10 @@ class Delivery:
 
     @classmethod
     def of(cls, message: QueueDeliveryInfo) -> Delivery:
-        return cls(message.id, message.dequeue_count or 1, message.insertion_time)
+        inserted = message.insertion_time
+        if inserted is not None and inserted.tzinfo is None:
+            inserted = inserted.replace(tzinfo=UTC)  # the queue service speaks UTC
+        return cls(message.id, message.dequeue_count or 1, inserted)
 
     @property
     def redelivered(self) -> bool:

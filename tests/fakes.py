@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -20,9 +21,9 @@ from azure.core.credentials import AccessToken
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-FAKE_TOKEN = "fake-token-SECRET-5f1c"  # noqa: S105 - a marker to look for in logs, not a secret
+FAKE_TOKEN = "fake-token-SECRET-5f1c"
 ARM = "https://management.azure.com"
-EXAMPLES = "tests/fixtures/azure-rest-api-examples"
+EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "azure-rest-api-examples"
 
 
 @dataclass
@@ -138,7 +139,7 @@ class Clock:
 
 
 def load_example(name: str) -> dict[str, Any]:
-    with open(f"{EXAMPLES}/{name}", encoding="utf-8") as handle:
+    with (EXAMPLES / name).open(encoding="utf-8") as handle:
         document: dict[str, Any] = json.load(handle)
     return document
 
