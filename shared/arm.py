@@ -38,6 +38,7 @@ from shared.messages import BackupRequest, parse_instant
 from shared.settings import Settings
 from shared.statuses import JobSnapshot, OperationSnapshot, json_objects, read_job, read_operation
 from shared.timing import retry_after_seconds
+from shared.workloads import Workload
 
 __all__ = ["USER_AGENT", "Accepted", "ArmClient", "LocationSnapshot"]
 
@@ -265,6 +266,12 @@ def _matching_job_id(job: object, request: BackupRequest, window_start: datetime
     if str(properties.get("entityFriendlyName", "")).lower() != request.item.friendly_name.lower():
         return None
     if str(properties.get("operation", "")).lower() != "backup":
+        return None
+    # Friendly names repeat across kinds (a database "master" on two instances, a share and a VM
+    # of the same name); the management type tells at least the kinds apart.
+    workload = Workload.of_item(request.item.item)
+    kind = properties.get("backupManagementType")
+    if workload is not None and isinstance(kind, str) and kind.lower() != workload.backup_management_type.lower():
         return None
     try:
         started = parse_instant(str(properties.get("startTime")))

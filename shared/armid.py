@@ -200,7 +200,7 @@ def _is_utf8_encodable(value: str) -> bool:
 def _origin(parts: SplitResult) -> tuple[str, int] | None:
     """Host and effective port, or None when the URL carries user info or a bad port."""
     try:
-        port = parts.port or 443
+        port = 443 if parts.port is None else parts.port
     except ValueError:
         return None
     if parts.username is not None or parts.password is not None or not parts.hostname:

@@ -56,6 +56,8 @@ class Finish:
 
 Decision = Continue | Finish
 
+JOB_LOOKUP_TRIES = 3
+
 _JOB_ENDS = {
     JobStatus.COMPLETED: ResultStatus.SUCCEEDED,
     JobStatus.COMPLETED_WITH_WARNINGS: ResultStatus.COMPLETED_WITH_WARNINGS,
@@ -89,7 +91,11 @@ def after_job_lookup(follow_up: FollowUp, job_id: str | None, now: datetime, set
     if job_id is None:
         if follow_up.phase is Phase.TRIGGER:
             raise ValueError("a trigger with no job found must be sent, not decided")
-        # Location reports success without a job id, and the job list did not show it (yet).
+        # Location reported success without a job id and the job list does not show it: the list
+        # may lag behind, so look a few times before settling for Triggered without a job id.
+        if follow_up.polls + 1 < JOB_LOOKUP_TRIES:
+            return Continue(follow_up.advance(polls=follow_up.polls + 1),
+                            delay_within(settings.poll_interval_seconds, floor=settings.min_delay_seconds))
         return Finish(ResultStatus.TRIGGERED, follow_up)
     found = follow_up.enter(
         Phase.JOB, now, job_id=job_id,

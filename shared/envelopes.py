@@ -23,6 +23,7 @@ from shared.errors import RequestRejected
 __all__ = ["Envelope", "unwrap"]
 
 MAX_BODY_BYTES = 64 * 1024  # a storage queue message is at most 64 KiB
+MAX_DEPTH = 32  # a request is three levels deep; an event around it adds one
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Envelope:
 
 def unwrap(body: bytes | str) -> Envelope:
     """The document inside ``body``, or ``RequestRejected`` saying why there is none."""
-    raw = body.encode("utf-8") if isinstance(body, str) else body
+    raw = _utf8(body) if isinstance(body, str) else body
     if len(raw) > MAX_BODY_BYTES:
         raise RequestRejected("message", f"is {len(raw)} bytes; a queue message holds at most {MAX_BODY_BYTES}")
     text = _text(raw).strip()
@@ -47,6 +48,13 @@ def unwrap(body: bytes | str) -> Envelope:
         encoding = "base64"
     parsed = _json(text, "message")
     return _open_event(parsed, encoding)
+
+
+def _utf8(body: str) -> bytes:
+    try:
+        return body.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestRejected("message", "is not UTF-8 text") from None
 
 
 def _text(raw: bytes) -> str:
@@ -69,11 +77,33 @@ def _from_base64(text: str) -> str:
 
 def _json(text: str, field_name: str) -> Any:
     try:
-        return json.loads(text)
+        document = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         raise RequestRejected(field_name, "is nested too deeply") from None
     except ValueError as exc:
         raise RequestRejected(field_name, f"is not valid JSON ({exc})") from None
+    if _depth_exceeds(document, MAX_DEPTH):
+        raise RequestRejected(field_name, f"is nested deeper than {MAX_DEPTH} levels")
+    return document
+
+
+def _refuse_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON; echoing them into a result would make the result invalid.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _depth_exceeds(document: Any, limit: int) -> bool:
+    """Whether containers nest deeper than ``limit`` (iterative: no recursion on hostile input)."""
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _open_event(parsed: Any, encoding: str) -> Envelope:

@@ -17,13 +17,13 @@ from shared.errors import RequestRejected
 from shared.settings import Settings
 from shared.workloads import MAX_RETENTION_DAYS, Expiry, build_properties
 
-__all__ = ["BackupRequest", "format_instant", "parse_instant", "parse_request"]
+__all__ = ["BackupRequest", "format_instant", "is_correlation_id", "parse_instant", "parse_request"]
 
 _NAME_FIELDS = (
     "subscriptionId", "resourceGroupName", "vaultName", "fabricName", "containerName", "protectedItemName",
 )
 _TOP_LEVEL_KEYS = {*_NAME_FIELDS, "protectedItemId", "properties", "correlationId", "retentionDays"}
-_CORRELATION_ID = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII: it travels in headers and logs
+_CORRELATION_ID = re.compile(r"[\x21-\x7e]{1,200}")  # printable ASCII: it travels in headers and logs
 DEFAULT_FABRIC = "Azure"
 
 
@@ -85,7 +85,10 @@ def parse_instant(value: str) -> datetime:
     parsed = datetime.fromisoformat(value.strip())
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 lies before datetime.min in UTC
+        raise ValueError(f"{value!r} is out of range") from None
 
 
 def format_instant(value: datetime | None) -> str | None:
@@ -141,10 +144,15 @@ def _retention_days(value: object) -> int | None:
     return value
 
 
+def is_correlation_id(value: str) -> bool:
+    """1-200 printable ASCII characters, no spaces: safe in a header and on a log line."""
+    return _CORRELATION_ID.fullmatch(value) is not None
+
+
 def _correlation_id(document: Mapping[str, Any], fallback: str) -> str:
     value = document.get("correlationId")
     if value is None:
         return fallback
-    if not isinstance(value, str) or not _CORRELATION_ID.match(value):
+    if not isinstance(value, str) or not is_correlation_id(value):
         raise RequestRejected("correlationId", "must be 1-200 printable ASCII characters without spaces")
     return value

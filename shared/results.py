@@ -51,34 +51,44 @@ def rejected(
         "error": error.to_json(),
         "request": request,
         "transport": transport,
-        "rawMessage": raw_text[:_MAX_RAW_MESSAGE_CHARS],
-        "rawMessageTruncated": len(raw_text) > _MAX_RAW_MESSAGE_CHARS or None,
+        "rawMessage": raw_text,
         "timings": {"requestedAt": format_instant(now), "completedAt": format_instant(now)},
     }
-    text = _dump(document)
-    if len(text.encode("utf-8")) > _MAX_RESULT_BYTES:
-        # The decoded request repeats the raw text: drop it first, then shorten the raw text.
-        document["request"] = None
-        text = _dump(document)
-        while len(text.encode("utf-8")) > _MAX_RESULT_BYTES:
-            document["rawMessage"] = document["rawMessage"][: len(document["rawMessage"]) * 3 // 4]
-            document["rawMessageTruncated"] = True
-            text = _dump(document)
-    return text
+    return _with_raw_text(document)
 
 
-def unreadable_follow_up(raw_message: bytes, error: ErrorInfo, now: datetime, *, message_id: str | None) -> str:
+def unreadable_follow_up(
+    raw_message: bytes, error: ErrorInfo, now: datetime, *, correlation_id: str | None, message_id: str | None
+) -> str:
     """A ``Failed`` result for a follow-up this app cannot read: its text is kept for an operator."""
     document: dict[str, Any] = {
         "schemaVersion": RESULT_SCHEMA_VERSION,
         "status": ResultStatus.FAILED.value,
-        "correlationId": message_id,
+        "correlationId": correlation_id or message_id,
         "messageId": message_id,
         "error": {**error.to_json(), "code": "UnreadableFollowUp"},
-        "rawMessage": _raw_text(raw_message)[:_MAX_RAW_MESSAGE_CHARS],
+        "rawMessage": _raw_text(raw_message),
         "timings": {"completedAt": format_instant(now)},
     }
-    return _dump(document)
+    return _with_raw_text(document)
+
+
+def _with_raw_text(document: dict[str, Any]) -> str:
+    """The document as text within a queue message's size, shortening the raw text if need be.
+
+    The decoded request repeats the raw text, so it goes first; then the raw text is cut (JSON
+    escaping can make it several times longer than it was, so the budget is in encoded bytes).
+    """
+    text = _dump(document)
+    if len(text.encode("utf-8")) > _MAX_RESULT_BYTES:
+        document["request"] = None
+        document["rawMessage"] = document["rawMessage"][:_MAX_RAW_MESSAGE_CHARS]
+        document["rawMessageTruncated"] = True
+        text = _dump(document)
+        while len(text.encode("utf-8")) > _MAX_RESULT_BYTES:
+            document["rawMessage"] = document["rawMessage"][: len(document["rawMessage"]) * 3 // 4]
+            text = _dump(document)
+    return text
 
 
 def finished(

@@ -6,6 +6,7 @@ the app reads ``os.environ``; everything receives a ``Settings``.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -80,9 +81,8 @@ class Settings:
         if cloud is None:
             raise SettingsError(f"AZURE_CLOUD must be one of {', '.join(sorted(CLOUDS))}, not {cloud_name!r}")
         arm_endpoint = env.text("ARM_ENDPOINT", cloud.endpoint).rstrip("/")
-        endpoint_parts = urlsplit(arm_endpoint)
-        if endpoint_parts.scheme != "https" or not endpoint_parts.netloc or endpoint_parts.path:
-            raise SettingsError(f"ARM_ENDPOINT must be https://host[:port] with no path, not {arm_endpoint!r}")
+        if not _is_plain_https_origin(arm_endpoint):
+            raise SettingsError(f"ARM_ENDPOINT must be https://host[:port] and nothing else, not {arm_endpoint!r}")
         storage_connection, queue_service_uri = _storage(env)
         settings = cls(
             storage_connection=storage_connection,
@@ -114,6 +114,18 @@ class Settings:
         if settings.retry_max_seconds < settings.retry_base_seconds:
             raise SettingsError("RETRY_MAX_SECONDS must not be below RETRY_BASE_SECONDS")
         return settings
+
+
+def _is_plain_https_origin(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number in range
+    except ValueError:
+        return False
+    return (
+        parts.scheme == "https" and bool(parts.hostname) and not parts.path and not parts.query
+        and not parts.fragment and parts.username is None and parts.password is None and "@" not in parts.netloc
+    )
 
 
 def _storage(env: _Env) -> tuple[str | None, str | None]:
@@ -180,6 +192,6 @@ class _Env:
             value = float(raw)
         except ValueError:
             raise SettingsError(f"{name} must be a number, not {raw!r}") from None
-        if value <= 0:
-            raise SettingsError(f"{name} must be positive, not {value}")
+        if not math.isfinite(value) or value <= 0:
+            raise SettingsError(f"{name} must be a positive number, not {raw!r}")
         return value

@@ -21,7 +21,7 @@ from shared.envelopes import unwrap
 from shared.errors import ErrorInfo, PermanentError, RequestRejected, TransientError
 from shared.followup import FollowUp, Phase
 from shared.logs import for_request
-from shared.messages import parse_request
+from shared.messages import is_correlation_id, parse_request
 from shared.queues import MessageSender
 from shared.results import finished, rejected, unreadable_follow_up
 from shared.settings import Settings
@@ -82,9 +82,8 @@ def handle_request(body: bytes, delivery: Delivery, services: Services) -> str |
     try:
         envelope = unwrap(body)
         document, transport = envelope.document, envelope.transport
-        request = parse_request(
-            document, settings=services.settings, now=now, fallback_correlation_id=envelope.event_id or fallback_id
-        )
+        fallback_id = envelope.event_id or fallback_id
+        request = parse_request(document, settings=services.settings, now=now, fallback_correlation_id=fallback_id)
     except RequestRejected as exc:
         correlation_id = _given_correlation_id(document) or fallback_id
         for_request(logger, correlation_id, None).warning("request rejected: %s", exc.info.message)
@@ -103,11 +102,16 @@ def handle_request(body: bytes, delivery: Delivery, services: Services) -> str |
 
 def handle_follow_up(body: bytes, delivery: Delivery, services: Services) -> str | None:
     now = services.clock()
+    document: dict[str, Any] | None = None
     try:
-        follow_up = FollowUp.from_document(unwrap(body).document)
+        document = unwrap(body).document
+        follow_up = FollowUp.from_document(document)
     except RequestRejected as exc:
-        logger.error("unreadable follow-up %s: %s", delivery.message_id, exc.info.message)
-        return unreadable_follow_up(body, exc.info, now, message_id=delivery.message_id)
+        correlation_id = _given_correlation_id(document)
+        logger.error("[%s] unreadable follow-up %s: %s", correlation_id, delivery.message_id, exc.info.message)
+        return unreadable_follow_up(
+            body, exc.info, now, correlation_id=correlation_id, message_id=delivery.message_id
+        )
     if follow_up.phase is Phase.TRIGGER and delivery.redelivered and follow_up.trigger_uncertain_since is None:
         follow_up = follow_up.advance(trigger_uncertain_since=delivery.insertion_time or follow_up.requested_at)
     return _run(follow_up, services)
@@ -170,4 +174,4 @@ def _nothing_to_follow() -> PermanentError:
 
 def _given_correlation_id(document: dict[str, Any] | None) -> str | None:
     value = document.get("correlationId") if document else None
-    return value if isinstance(value, str) and 0 < len(value) <= 200 and value.isprintable() else None
+    return value if isinstance(value, str) and is_correlation_id(value) else None

@@ -34,6 +34,11 @@ class Workload(Enum):
         return _OBJECT_TYPES[self]
 
     @property
+    def backup_management_type(self) -> str:
+        """How jobs of this workload name their kind (``backupManagementType``)."""
+        return _MANAGEMENT_TYPES[self]
+
+    @property
     def is_database(self) -> bool:
         return _OBJECT_TYPES[self] == "AzureWorkloadBackupRequest"
 
@@ -50,6 +55,15 @@ _OBJECT_TYPES = {
     Workload.SQL_DATABASE: "AzureWorkloadBackupRequest",
     Workload.SAP_HANA_DATABASE: "AzureWorkloadBackupRequest",
     Workload.SAP_ASE_DATABASE: "AzureWorkloadBackupRequest",
+}
+
+
+_MANAGEMENT_TYPES = {
+    Workload.IAAS_VM: "AzureIaasVM",
+    Workload.FILE_SHARE: "AzureStorage",
+    Workload.SQL_DATABASE: "AzureWorkload",
+    Workload.SAP_HANA_DATABASE: "AzureWorkload",
+    Workload.SAP_ASE_DATABASE: "AzureWorkload",
 }
 
 
