@@ -1,0 +1,45 @@
+"""The emulated clock: Azure time runs `scale` times faster than real time, so hours of backups pass in seconds."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+
+class EmulatedClock:
+    """now() = start + real elapsed * scale; rebased on every change so emulated time never jumps backwards."""
+
+    def __init__(
+        self,
+        scale: float,
+        start: datetime | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._monotonic = monotonic
+        self._origin = start or datetime.now(UTC)
+        self._origin_mono = monotonic()
+        self._scale = scale
+
+    @property
+    def scale(self) -> float:
+        return self._scale
+
+    def now(self) -> datetime:
+        return self._origin + timedelta(seconds=(self._monotonic() - self._origin_mono) * self._scale)
+
+    def set_scale(self, scale: float) -> None:
+        self._rebase(self.now())
+        self._scale = scale
+
+    def advance(self, seconds: float) -> None:
+        self._rebase(self.now() + timedelta(seconds=seconds))
+
+    def retry_after(self, emulated_seconds: float) -> int:
+        """Real seconds a client should wait for `emulated_seconds` to pass; whole seconds, at least 1, as ARM sends."""
+        return max(1, math.ceil(emulated_seconds / self._scale))
+
+    def _rebase(self, origin: datetime) -> None:
+        self._origin = origin
+        self._origin_mono = self._monotonic()
