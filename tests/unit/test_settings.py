@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from shared.settings import CLOUDS, Settings, SettingsError
@@ -379,3 +382,29 @@ def test_bad_http_timeouts_are_refused(name: str, raw: str) -> None:
 def test_non_finite_http_timeouts_are_refused(name: str, raw: str) -> None:
     with pytest.raises(SettingsError, match=name):
         load(**{name: raw})
+
+
+class _RecordingEnvironment(dict[str, str]):
+    """An environment that remembers every name looked up in it."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        super().__init__(values)
+        self.asked: set[str] = set()
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        self.asked.add(key)
+        return super().get(key, default)
+
+
+def test_every_setting_the_app_reads_is_in_the_sample_and_the_readme() -> None:
+    root = Path(__file__).resolve().parents[2]
+    environment = _RecordingEnvironment({"AzureWebJobsStorage": ""} | {"AzureWebJobsStorage__accountName": "acct"})
+    Settings.from_environment(environment)
+    sample = json.loads((root / "local.settings.sample.json").read_text(encoding="utf-8"))["Values"]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+
+    identity_storage = {name for name in environment.asked if name.startswith("AzureWebJobsStorage__")}
+    assert set(sample) >= environment.asked - identity_storage
+    for name in environment.asked:
+        spellings = {f"`{name}`", f"`__{name.rpartition('__')[2]}`"}  # the README abbreviates the identity keys
+        assert any(spelling in readme for spelling in spellings), f"{name} is not documented"
