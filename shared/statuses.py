@@ -7,6 +7,7 @@ service value delays a result rather than inventing one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -127,12 +128,28 @@ def _cloud_error_body(error: object) -> ErrorInfo | None:
     )
 
 
+_SYMBOLIC_CODE = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+
+
 def _job_error(error_details: list[dict[str, Any]]) -> ErrorInfo | None:
+    """The first error detail as an ErrorInfo, with the symbolic code wherever the job gives one.
+
+    The spec types ``errorCode`` as an int32 and VM and workload jobs put the symbolic name
+    (``UserErrorBackupOperationInProgress``) in ``errorTitle``; consumers match on the name, so it
+    becomes the code (the number stays in the result's ``job.errorDetails``).
+    """
     if not error_details:
         return None
     first = error_details[0]
+    number, title = first.get("errorCode"), first.get("errorTitle")
+    if isinstance(number, str) and _SYMBOLIC_CODE.fullmatch(number):
+        code = number
+    elif isinstance(title, str) and _SYMBOLIC_CODE.fullmatch(title):
+        code = title
+    else:
+        code = str(number) if number not in (None, "") else "JobFailed"
     return ErrorInfo(
-        code=str(first.get("errorCode") or "JobFailed"),
-        message=str(first.get("errorString") or first.get("errorTitle") or ""),
+        code=code,
+        message=str(first.get("errorString") or title or ""),
         details=tuple(error_details[1:]),
     )

@@ -33,6 +33,10 @@ class EmulatedClock:
         self._rebase(self.now())
         self._scale = scale
 
+    def restart(self, start: datetime | None = None) -> None:
+        """Start over from `start` (default: the real time now), as if the emulator had just started."""
+        self._rebase(start or datetime.now(UTC))
+
     def advance(self, seconds: float) -> None:
         self._rebase(self.now() + timedelta(seconds=seconds))
 

@@ -39,8 +39,7 @@ class Emulator:
         self.state_dir = Path(state_dir)
         self._inventory = Inventory.load(Path(self.config.inventory) if self.config.inventory else None)
         self._check_behaviours(self.config)
-        start = datetime.fromisoformat(self.config.clock_start) if self.config.clock_start else None
-        self._clock = EmulatedClock(self.config.time_scale, start)
+        self._clock = EmulatedClock(self.config.time_scale, self._clock_start())
         self._lock = threading.Lock()
         self._tokens = TokenStore()
         self._throttle = Throttle(self.config.throttle)
@@ -153,6 +152,9 @@ class Emulator:
             status=None if response.drop else response.status, token=fingerprint, fault=fault,
         )
 
+    def _clock_start(self) -> datetime | None:
+        return datetime.fromisoformat(self.config.clock_start) if self.config.clock_start else None
+
     def _check_behaviours(self, config: EmulatorConfig) -> None:
         for item in self._inventory:
             config.behaviour_for(item)
@@ -192,8 +194,14 @@ class Emulator:
             return config.to_dict()
 
     def reset(self) -> None:
-        """Forget operations, jobs, counters, log and throttle buckets; the script starts over; tokens stay valid."""
+        """Forget operations, jobs, counters, log and throttle buckets; the script starts over; tokens stay valid.
+
+        The clock starts over too (from `clock_start`, or the real time now): at a high time scale it runs hours
+        ahead of real time within minutes, and a client's job-list filter, computed from its real clock, would then
+        miss every job. With the jobs forgotten, nothing is left that could see it go backwards.
+        """
         with self._lock:
+            self._clock.restart(self._clock_start())
             self._state.reset()
             self._stats.reset()
             self._throttle.reset()

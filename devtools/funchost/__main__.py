@@ -3,6 +3,11 @@
 Exit status: 0 after a clean stop, 2 when the app cannot start (the reason on stderr),
 3 when invocations were still running at the shutdown deadline and were abandoned.
 A second Ctrl-C or SIGTERM during shutdown exits at once.
+
+host.json values can be overridden by app settings, as in Azure:
+``AzureFunctionsJobHost__extensions__queues__maxPollingInterval=00:00:00.5`` (tests use this to
+poll idle queues faster than host.json's 10 s, and ``…__visibilityTimeout=00:00:00`` to retry a
+failed message at once). Only this host reads these settings; the app never does.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ invocations, and hands back whatever is still running after that.
 Settings: with ``environ=None`` the process environment is the source of app settings and
 local.settings.json ``Values`` are exported into it (environment wins). With an ``environ``
 mapping, that mapping layered over ``Values`` is the host's view, and ``os.environ`` is untouched.
+App settings ``AzureFunctionsJobHost__<path>`` override host.json values (see ``hostconfig``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from azure.storage.queue import QueueMessage as StorageMessage
 
 from devtools.funchost.appsettings import AppSettings, apply_to_environ, read_local_settings
 from devtools.funchost.connections import QueueConnections
-from devtools.funchost.hostconfig import HostConfig, load_host_config
+from devtools.funchost.hostconfig import OVERRIDE_PREFIX, HostConfig, load_host_config
 from devtools.funchost.inflight import DEFAULT_LEASE_SECONDS, InFlight, LeaseKeeper
 from devtools.funchost.listener import QueueListener
 from devtools.funchost.loader import LoadedFunction, load_function
@@ -85,7 +86,10 @@ class FunctionHost:
         if self._listeners:
             raise RuntimeError("the host is already started")
         settings = self._settings()
-        self.config = load_host_config(self.app_root)
+        overrides = settings.section(OVERRIDE_PREFIX)
+        self.config = load_host_config(self.app_root, overrides=overrides)
+        for path, value in sorted(overrides.items()):
+            logger.info("host.json %s overridden by app setting %s__%s=%s", path, OVERRIDE_PREFIX, path, value)
         only = self._only if self._only is not None else self.config.functions
         loaded = []
         for metadata in discover(self.app_root, settings, only):

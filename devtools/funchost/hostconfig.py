@@ -2,13 +2,21 @@
 
 Defaults are the host's own (azure-sdk-for-net ``QueuesOptions``), not the JSON schema's
 (schemastore says maxPollingInterval defaults to 2 s; the extension uses one minute).
+
+App settings named ``AzureFunctionsJobHost__<path>`` override the host.json value at ``<path>``
+(``__`` or ``:`` between the parts, names matched case-insensitively), as the Functions host
+lets them: e.g. ``AzureFunctionsJobHost__extensions__queues__maxPollingInterval=00:00:00.5``.
+Only this local host reads them (the app never does); the integration tests use them to poll
+idle queues faster and to retry failed messages at once, without editing host.json.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -16,7 +24,28 @@ from typing import Any
 
 from devtools.funchost.errors import ConfigError
 
-__all__ = ["HostConfig", "MessageEncoding", "QueueOptions", "load_host_config", "parse_timespan"]
+__all__ = [
+    "OVERRIDE_PREFIX",
+    "HostConfig",
+    "MessageEncoding",
+    "QueueOptions",
+    "apply_overrides",
+    "load_host_config",
+    "parse_timespan",
+]
+
+OVERRIDE_PREFIX = "AzureFunctionsJobHost"
+"""App settings ``AzureFunctionsJobHost__a__b`` override host.json's ``a.b``."""
+# host.json's own spelling of the names an override may reach (overrides arrive lower-cased).
+_CANONICAL = {
+    name.lower(): name
+    for name in (
+        "version", "functionTimeout", "functions", "extensions", "queues", "batchSize", "newBatchThreshold",
+        "maxDequeueCount", "visibilityTimeout", "maxPollingInterval", "messageEncoding",
+    )
+}
+_OVERRIDE_SEPARATOR = re.compile(r"__|:")
+_WHOLE_NUMBER = re.compile(r"^-?\d+$")
 
 # .NET TimeSpan text: [d.]hh:mm[:ss[.fffffff]]
 _TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,7}))?)?$")
@@ -62,7 +91,10 @@ def parse_timespan(text: str, where: str) -> float:
     return total + (float("0." + fraction) if fraction else 0.0)
 
 
-def load_host_config(app_root: Path, processor_count: int | None = None) -> HostConfig:
+def load_host_config(
+    app_root: Path, processor_count: int | None = None, overrides: Mapping[str, str] | None = None
+) -> HostConfig:
+    """host.json of ``app_root``; ``overrides`` maps ``a__b`` paths (the prefix taken off) to values."""
     path = app_root / "host.json"
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -70,6 +102,8 @@ def load_host_config(app_root: Path, processor_count: int | None = None) -> Host
         raise ConfigError(f"{path} does not exist: is {app_root} a function app?") from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
+    if isinstance(document, dict) and overrides:
+        document = apply_overrides(document, overrides)
     if not isinstance(document, dict) or document.get("version") != "2.0":
         raise ConfigError(f'{path}: "version": "2.0" is required (the v1 host is not supported)')
     extensions = _object(document.get("extensions", {}), "extensions")
@@ -106,6 +140,35 @@ def _queue_options(raw: dict[str, Any], processor_count: int | None) -> QueueOpt
         max_polling_interval=polling,
         message_encoding=encoding,
     )
+
+
+def apply_overrides(document: dict[str, Any], overrides: Mapping[str, str]) -> dict[str, Any]:
+    """A copy of ``document`` with each ``a__b`` (or ``a:b``) path set to its value.
+
+    Settings are strings; a whole number becomes a number, as the host's configuration binder
+    converts it. The usual validation then applies to the result.
+    """
+    merged = copy.deepcopy(document)
+    for path, value in sorted(overrides.items()):
+        parts = [part for part in _OVERRIDE_SEPARATOR.split(path) if part]
+        if not parts:
+            continue
+        node = merged
+        for part in parts[:-1]:
+            key = _existing_key(node, part)
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"app setting {OVERRIDE_PREFIX}__{path}: host.json {key} is not an object")
+            node = child
+        node[_existing_key(node, parts[-1])] = int(value) if _WHOLE_NUMBER.match(value) else value
+    return merged
+
+
+def _existing_key(node: dict[str, Any], name: str) -> str:
+    for key in node:
+        if key.lower() == name.lower():
+            return str(key)
+    return _CANONICAL.get(name.lower(), name)
 
 
 def _function_timeout(raw: object) -> float | None:

@@ -248,3 +248,22 @@ def test_malformed_error_lists_are_read_as_none(odd: object) -> None:
 )
 def test_json_objects(value: object, objects: list[dict[str, Any]]) -> None:
     assert json_objects(value) == objects
+
+
+@pytest.mark.parametrize(
+    ("detail", "code"),
+    [
+        (
+            {"errorCode": 400000, "errorTitle": "UserErrorBackupOperationInProgress"},
+            "UserErrorBackupOperationInProgress",
+        ),
+        ({"errorCode": 400000, "errorTitle": "VM is not running"}, "400000"),
+        ({"errorCode": 400000}, "400000"),
+        ({"errorCode": "UserErrorVmNotFound", "errorTitle": "UserErrorOther"}, "UserErrorVmNotFound"),
+    ],
+)
+def test_a_jobs_symbolic_error_name_is_its_code(detail: dict[str, object], code: str) -> None:
+    snapshot = read_job("j", {"properties": {"status": "Failed", "errorDetails": [detail]}})
+
+    assert snapshot.error is not None
+    assert snapshot.error.code == code
