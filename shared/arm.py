@@ -149,11 +149,14 @@ class ArmClient:
         a second trigger would cost one of the item's few on-demand backups of the day.
         """
         window_start = since - timedelta(minutes=5)  # allow for clock skew between us and the service
+        # The end of the window only has to lie past any job started so far; a day leaves room for
+        # a service clock far ahead of ours (an emulator's scaled time) and costs nothing.
+        window_end = self._clock() + timedelta(days=1)
         query = {
             "api-version": self._settings.api_version,
             "$filter": (
                 f"operation eq 'Backup' and startTime eq '{window_start.strftime(_JOB_FILTER_TIME)}'"
-                f" and endTime eq '{(self._clock() + timedelta(hours=1)).strftime(_JOB_FILTER_TIME)}'"
+                f" and endTime eq '{window_end.strftime(_JOB_FILTER_TIME)}'"
             ),
         }
         url: str | None = f"{self._settings.arm_endpoint}{request.item.vault_path}/backupJobs?{urlencode(query)}"

@@ -568,7 +568,7 @@ def test_find_backup_job_filter() -> None:
     assert parse_qs(url.query) == {
         "api-version": ["2024-04-01"],
         "$filter": ["operation eq 'Backup' and startTime eq '2026-11-26 11:55:00 AM'"
-                    " and endTime eq '2026-11-26 01:00:00 PM'"],
+                    " and endTime eq '2026-11-27 12:00:00 PM'"],
     }
 
 
@@ -582,7 +582,7 @@ def test_find_backup_job_filter_follows_the_clock_and_since() -> None:
 
     query = parse_qs(urlsplit(transport.sent[0].url).query)["$filter"][0]
     assert "startTime eq '2026-11-25 11:57:00 PM'" in query
-    assert "endTime eq '2026-11-26 04:00:00 PM'" in query
+    assert "endTime eq '2026-11-27 03:00:00 PM'" in query
 
 
 def test_find_backup_job_matches_item_operation_and_start_time() -> None:
