@@ -1,0 +1,79 @@
+"""The emulated schedule of one backup, and the fewest ARM calls it allows.
+
+A trigger starts an operation of ``operation_seconds`` whose answers say ``Retry-After:
+retry_after``, and a job that ends ``job_seconds`` after the trigger (emulated seconds). The
+emulator runs ``time_scale`` emulated seconds per real second; the app's timing settings are in
+real seconds (see ``devtools.bench.stackrun.app_timing``).
+
+The minimum, for a client that honours Retry-After and polls jobs on the app's schedule:
+
+* 1 POST;
+* ceil(operation / Retry-After) operation GETs: polls at RA, 2*RA, …, the first one at or after
+  the operation's end sees it done;
+* job GETs: the job phase starts at that poll, t0 = ceil(operation / RA)*RA, and the job has
+  job - t0 left; the app waits JOB_POLL_INITIAL before the first job GET and then
+  min(JOB_POLL_MAX, JOB_POLL_INITIAL*2^(k-1)) after the k-th, so the minimum is the smallest k with
+  JOB_POLL_INITIAL + sum_{j=1..k-1} min(JOB_POLL_MAX, JOB_POLL_INITIAL*2^(j-1)) ≥ job - t0
+  (at least 1: the end must be seen).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Schedule"]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    time_scale: float = 30.0
+    operation_seconds: float = 120.0
+    retry_after: float = 60.0
+    job_seconds: float = 600.0
+
+    def emulator_patch(self) -> dict[str, Any]:
+        return {
+            "time_scale": self.time_scale,
+            "defaults": {
+                "operation_seconds": self.operation_seconds,
+                "operation_retry_after": self.retry_after,
+                "job_seconds": self.job_seconds,
+            },
+        }
+
+    @property
+    def real_retry_after(self) -> int:
+        """What the emulator sends: ceil(emulated ÷ scale), at least 1 (devtools/emulator/README.md)."""
+        return max(1, math.ceil(self.retry_after / self.time_scale))
+
+    def operation_gets(self) -> int:
+        return max(1, math.ceil(self.operation_seconds / self.retry_after))
+
+    def job_gets(self, job_poll_initial: float, job_poll_max: float) -> int:
+        """``job_poll_*`` in real seconds, as the app's settings are."""
+        started = self.operation_gets() * self.retry_after
+        left = self.job_seconds - started
+        initial, cap = job_poll_initial * self.time_scale, job_poll_max * self.time_scale
+        waited, polls = initial, 1
+        while waited < left:
+            waited += min(cap, initial * 2 ** (polls - 1))
+            polls += 1
+        return polls
+
+    def minimum(self, app_settings: dict[str, str]) -> dict[str, int]:
+        job = self.job_gets(float(app_settings["JOB_POLL_INITIAL_SECONDS"]),
+                            float(app_settings["JOB_POLL_MAX_SECONDS"]))
+        return {"post": 1, "operation_get": self.operation_gets(), "job_get": job,
+                "total": 1 + self.operation_gets() + job}
+
+    def fixed_polling_calls(self, interval: float) -> int:
+        """ARM calls of a loop that polls the operation, then the job, every ``interval`` emulated seconds."""
+        operation_polls = max(1, math.ceil(self.operation_seconds / interval))
+        job_polls = max(1, math.ceil((self.job_seconds - operation_polls * interval) / interval))
+        return 1 + operation_polls + job_polls
+
+    def describe(self) -> str:
+        return (f"operation {self.operation_seconds:g} s with Retry-After {self.retry_after:g} s, job "
+                f"{self.job_seconds:g} s (emulated; time scale {self.time_scale:g})")

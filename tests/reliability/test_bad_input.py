@@ -1,0 +1,224 @@
+"""Bad input, generated: every malformed or hostile message ends in exactly one Rejected or Failed result.
+
+In-process: ``handle_request`` / ``handle_follow_up`` over a recording transport that answers every
+call with a 400 (so a message that happens to be valid ends ``Failed`` too) and a recording
+credential. For each message: no unhandled exception; exactly one result and no follow-up; the
+result fits a queue message, matches the published schema and holds no token; nothing but a
+``RequestRejected`` makes a ``Rejected`` (and then nothing was sent); every request went to the
+ARM host over https, under the allowed subscription, one name per path segment; tokens were asked
+for the ARM scope only.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shared.followup import FollowUp, Phase
+from shared.settings import Settings
+from shared.workflow import Delivery, handle_follow_up, handle_request
+from tests.fakes import FAKE_TOKEN, FakeCredential, FakeTransport, Reply
+from tests.reliability.hostile import ARM_HOST, follow_up_messages, request_messages
+from tests.reliability.support import Scale, publish
+from tests.unit.builders import NOW, OTHER_SUB, SUB, backup_request, make_settings, result_of, services
+
+QUEUE_MESSAGE_LIMIT = 64 * 1024
+REJECTED_CODES = {"InvalidRequest", "NotAllowed"}  # what RequestRejected carries
+SETTINGS = make_settings(ALLOWED_SUBSCRIPTIONS=SUB)
+TRIGGER_SEGMENTS = ("", "subscriptions", None, "resourceGroups", None, "providers", "Microsoft.RecoveryServices",
+                    "vaults", None, "backupFabrics", None, "protectionContainers", None, "protectedItems", None,
+                    "backup")
+
+
+def _refusing_transport() -> FakeTransport:
+    refusal = Reply(400, {"error": {"code": "HostileInputSeen", "message": "refused by the test transport"}},
+                    headers={"x-ms-request-id": "test-request"})
+    return FakeTransport().on("POST", "", refusal).on("GET", "", refusal)
+
+
+def _check_sent(transport: FakeTransport, credential: FakeCredential, settings: Settings) -> None:
+    for sent in transport.sent:
+        parts = urlsplit(sent.url)
+        assert parts.scheme == "https" and parts.netloc == ARM_HOST, f"a request left the ARM host: {sent.url!r}"
+        assert parts.username is None and parts.password is None  # (a fragment never goes on the wire)
+        assert sent.headers.get("Authorization") == f"Bearer {FAKE_TOKEN}"
+        segments = [unquote(segment) for segment in parts.path.split("/")]
+        assert segments[1].lower() == "subscriptions" and segments[2].lower() == SUB, sent.url
+        assert not any(segment in {".", ".."} or "/" in segment or "\\" in segment for segment in segments), sent.url
+        if sent.method == "POST":
+            raw = parts.path.split("/")
+            assert len(raw) == len(TRIGGER_SEGMENTS), f"a name added or removed a path segment: {sent.url!r}"
+            assert all(want is None or got == want for got, want in zip(raw, TRIGGER_SEGMENTS, strict=True)), sent.url
+            assert parts.query.startswith("api-version=") and "&" not in parts.query, sent.url
+    assert set(credential.scopes) <= {settings.arm_scope}
+
+
+def _check_result(outcome: str | None, follow_ups: int, transport: FakeTransport) -> dict[str, Any]:
+    assert outcome is not None and follow_ups == 0, "a refused message must end in one result, not a follow-up"
+    assert len(outcome.encode("utf-8")) <= QUEUE_MESSAGE_LIMIT, "the result would not fit in a queue message"
+    assert FAKE_TOKEN not in outcome
+    result = result_of(outcome)  # also checks the published schema
+    assert result["status"] in {"Rejected", "Failed"}, result["status"]
+    if result["status"] == "Rejected":
+        assert result["error"]["code"] in REJECTED_CODES, result["error"]
+        assert transport.sent == [], "a rejected request must send nothing to Azure"
+        assert "rawMessage" in result
+    return result
+
+
+def _tally(counter: Counter[str], targets: Counter[str], result: dict[str, Any], transport: FakeTransport) -> None:
+    counter[f"{result['status']}:{result['error']['code']}"] += 1
+    counter["examples"] += 1
+    counter["arm_requests_sent"] += len(transport.sent)
+    target = result["error"].get("target")
+    targets[target if target in _KNOWN_TARGETS else "other"] += 1
+
+
+_KNOWN_TARGETS = {"message", "specversion", "data", "data_base64", "subscriptionId", "resourceGroupName", "vaultName",
+                  "fabricName", "containerName", "protectedItemName", "protectedItemId", "correlationId",
+                  "retentionDays", "properties", "properties.objectType", "properties.backupType",
+                  "properties.recoveryPointExpiryTimeInUTC", "properties.enableCompression", "request", "phase",
+                  "schemaVersion", "jobId", "asyncOperationUrl", "locationUrl"}
+
+
+def test_hostile_request_messages_each_end_in_one_rejected_or_failed_result(scale: Scale) -> None:
+    counted: Counter[str] = Counter()
+    targets: Counter[str] = Counter()
+
+    @settings(max_examples=scale.bad_input_examples, deadline=None, database=None, derandomize=scale.name == "ci",
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(body=request_messages, dequeue_count=st.sampled_from([1, 1, 1, 2]))
+    def check(body: bytes, dequeue_count: int) -> None:
+        transport, credential = _refusing_transport(), FakeCredential()
+        svc, sender, _ = services(transport, settings=SETTINGS, credential=credential)
+        outcome = handle_request(body, Delivery("msg-1", dequeue_count, NOW - timedelta(seconds=30)), svc)
+        result = _check_result(outcome, len(sender.messages), transport)
+        _check_sent(transport, credential, SETTINGS)
+        _tally(counted, targets, result, transport)
+
+    check()
+    publish("bad-input-requests", scale, f"{scale.bad_input_examples} generated request messages (not JSON, wrong "
+            "types, huge, deeply nested, unicode, path syntax in names, other subscriptions, envelopes)",
+            {**dict(counted.most_common()), "error_targets": dict(targets.most_common())})
+    assert counted["examples"] > 0
+
+
+def test_hostile_follow_ups_each_end_in_one_failed_result_without_leaking_the_token(scale: Scale) -> None:
+    counted: Counter[str] = Counter()
+    targets: Counter[str] = Counter()
+
+    @settings(max_examples=scale.bad_input_examples, deadline=None, database=None, derandomize=scale.name == "ci",
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(body=follow_up_messages(), dequeue_count=st.sampled_from([1, 2]))
+    def check(body: bytes, dequeue_count: int) -> None:
+        transport, credential = _refusing_transport(), FakeCredential()
+        svc, sender, _ = services(transport, settings=SETTINGS, credential=credential)
+        outcome = handle_follow_up(body, Delivery("fu-1", dequeue_count, NOW - timedelta(seconds=30)), svc)
+        result = _check_result(outcome, len(sender.messages), transport)
+        assert result["status"] == "Failed", "a follow-up is this app's own message: never Rejected"
+        if result["error"]["code"] == "UntrustedFollowUpUrl":
+            assert transport.sent == [] and credential.scopes == [], "the token went to an untrusted URL"
+        _check_sent(transport, credential, SETTINGS)
+        _tally(counted, targets, result, transport)
+
+    check()
+    publish("bad-input-follow-ups", scale, f"{scale.bad_input_examples} generated follow-ups (other hosts, plain "
+            "http, other subscriptions, dot segments, encoded separators, tampered requests and fields)",
+            {**dict(counted.most_common()), "error_targets": dict(targets.most_common())})
+    assert counted["examples"] > 0
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: a follow-up naming a request outside ALLOWED_SUBSCRIPTIONS / ALLOWED_VAULTS is acted on "
+    "(shared/workflow.py handle_follow_up re-reads the request with BackupRequest.from_json, which checks "
+    "the names but not the allow-lists): whoever can write to the status queue can make the app trigger "
+    "backups and read jobs in any subscription its identity reaches"
+))
+@pytest.mark.parametrize("allow", [{"ALLOWED_SUBSCRIPTIONS": SUB}, {"ALLOWED_VAULTS": "someOtherVault"}])
+def test_a_follow_up_outside_the_allow_lists_is_refused(allow: dict[str, str]) -> None:
+    settings = make_settings(**allow)
+    request = backup_request("vm", subscriptionId=OTHER_SUB)  # parsed without allow-lists, as a forger writes it
+    body = FollowUp(request, Phase.TRIGGER, NOW, NOW).to_text().encode()
+    transport, credential = _refusing_transport(), FakeCredential()
+    svc, sender, _ = services(transport, settings=settings, credential=credential)
+
+    result = result_of(handle_follow_up(body, Delivery("fu-forged", 1, NOW), svc) or "")
+
+    assert transport.sent == [], f"the app called ARM for a request it must refuse: {transport.sent[0].url}"
+    assert credential.scopes == []
+    assert result["status"] == "Failed"
+    assert sender.messages == []
+
+
+_OPERATION_PATH = backup_request("vm").item.item_path + "/operationsStatus/op-1?api-version=2016-12-01"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: shared/armid.py ensure_followable judges urlsplit's view of the URL, and urlsplit silently drops "
+    "tab, CR and LF (CPython bpo-43882); requests then sends the URL with them percent-encoded (a path the "
+    "check never saw, e.g. /%0D%0Asubscriptions/...) or cannot parse it, which shared/arm.py takes for a "
+    "transient connection failure and retries up to RETRY_MAX_ATTEMPTS times. Fix: refuse a URL holding "
+    "any control character or white space before splitting it"
+))
+@pytest.mark.parametrize("url", [
+    f"https://{ARM_HOST}/\r\n" + _OPERATION_PATH.lstrip("/"),
+    f"https://{ARM_HOST}\r\n{_OPERATION_PATH}",
+    f"https://{ARM_HOST}" + _OPERATION_PATH.replace("op-1", "op\n-1"),
+    f"https://manage\tment.azure.com{_OPERATION_PATH}",
+])
+def test_a_follow_up_url_with_control_characters_is_refused(url: str) -> None:
+    request = backup_request("vm")
+    body = FollowUp(request, Phase.OPERATION, NOW, NOW, async_operation_url=url).to_text().encode()
+    transport, credential = _refusing_transport(), FakeCredential()
+    svc, sender, _ = services(transport, settings=SETTINGS, credential=credential)
+
+    outcome = handle_follow_up(body, Delivery("fu-crlf", 1, NOW), svc)
+
+    assert outcome is not None and sender.messages == [], "refused at once, not retried as if ARM were down"
+    assert result_of(outcome)["error"]["code"] == "UntrustedFollowUpUrl"
+    assert transport.sent == [] and credential.scopes == []
+
+
+@pytest.mark.xfail(strict=True, raises=UnicodeEncodeError, reason=(
+    "BUG: a job id that is not Unicode text (a lone surrogate, which JSON can carry as \\ud800) crashes "
+    "poll_status: shared/followup.py FollowUp.from_document takes jobId unchecked (and shared/statuses.py "
+    "read_operation takes it unchecked from ARM), then shared/arm.py ArmClient.job -> encode_segment -> "
+    "urllib.parse.quote raises UnicodeEncodeError; the host retries the message and poisons it. Fix: check "
+    "jobId like the other names (shared/armid.validate_name) when a follow-up or an operation is read"
+))
+def test_a_job_id_that_is_not_unicode_text_ends_in_a_result() -> None:
+    body = FollowUp(backup_request("vm"), Phase.JOB, NOW, NOW, job_id="\ud800").to_text().encode()
+    transport, credential = _refusing_transport(), FakeCredential()
+    svc, sender, _ = services(transport, settings=SETTINGS, credential=credential)
+
+    outcome = handle_follow_up(body, Delivery("fu-surrogate", 1, NOW), svc)
+
+    assert outcome is not None and sender.messages == []
+    assert result_of(outcome)["status"] == "Failed"
+    assert transport.sent == []
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
+    "BUG: a follow-up URL whose host ends in a character that NFKC-normalises to a separator (U+FF0F "
+    "FULLWIDTH SOLIDUS: 'https://management.azure.com\uff0f/subscriptions/...') makes urllib.parse.urlsplit "
+    "raise ValueError inside shared/armid.py ensure_followable; nothing catches it, so poll_status fails and "
+    "the host retries the message into the poison queue. Fix: in ensure_followable, catch ValueError from "
+    "urlsplit (and from .port) and raise UntrustedUrl; or refuse any URL that is not printable ASCII first"
+))
+def test_a_follow_up_url_that_urlsplit_refuses_ends_in_a_result() -> None:
+    url = f"https://{ARM_HOST}\uff0f" + _OPERATION_PATH
+    body = FollowUp(backup_request("vm"), Phase.OPERATION, NOW, NOW, async_operation_url=url).to_text().encode()
+    transport, credential = _refusing_transport(), FakeCredential()
+    svc, sender, _ = services(transport, settings=SETTINGS, credential=credential)
+
+    outcome = handle_follow_up(body, Delivery("fu-nfkc", 1, NOW), svc)
+
+    assert outcome is not None and sender.messages == []
+    assert result_of(outcome)["error"]["code"] == "UntrustedFollowUpUrl"
+    assert transport.sent == []
