@@ -13,7 +13,7 @@ from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from shared.errors import ErrorInfo, RequestRejected, UntrustedUrl
 
-__all__ = ["ProtectedItemRef", "encode_segment", "ensure_followable", "validate_name"]
+__all__ = ["ProtectedItemRef", "encode_segment", "ensure_followable", "is_valid_name", "validate_name"]
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # Resource groups: letters (any script), digits, underscore, hyphen, period, parentheses; no trailing period.
@@ -38,6 +38,15 @@ _ITEM_ID = re.compile(
 def encode_segment(name: str) -> str:
     """One path segment: everything but unreserved characters and ';' percent-encoded."""
     return quote(name, safe=";")
+
+
+def is_valid_name(value: str) -> bool:
+    """Whether ``value`` passes the rules for container, item and job names."""
+    try:
+        validate_name("name", value)
+    except RequestRejected:
+        return False
+    return True
 
 
 def validate_name(field_name: str, value: object) -> str:
@@ -174,7 +183,13 @@ def ensure_followable(url: object, *, arm_endpoint: str, subscription_id: str) -
     """
     if not isinstance(url, str) or not url:
         raise UntrustedUrl(_untrusted("the URL is missing", url))
-    parts = urlsplit(url)
+    # urlsplit drops tabs and line breaks and folds some Unicode; ARM's URLs are printable ASCII.
+    if not all("!" <= char <= "~" for char in url):
+        raise UntrustedUrl(_untrusted("only printable ASCII URLs are followed", url))
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise UntrustedUrl(_untrusted("the URL cannot be parsed", url)) from None
     expected = urlsplit(arm_endpoint)
     if parts.scheme.lower() != "https":
         raise UntrustedUrl(_untrusted("only https URLs are followed", url))

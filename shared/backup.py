@@ -36,6 +36,7 @@ __all__ = [
     "after_permanent",
     "after_transient",
     "after_trigger",
+    "look_before_posting_since",
     "phase_deadline",
 ]
 
@@ -71,6 +72,20 @@ def phase_deadline(follow_up: FollowUp, settings: Settings) -> datetime:
     """When the current phase gives up: jobs may run for many hours, operations should not."""
     limit = settings.job_timeout_seconds if follow_up.phase is Phase.JOB else settings.operation_timeout_seconds
     return follow_up.phase_started_at + timedelta(seconds=limit)
+
+
+def look_before_posting_since(follow_up: FollowUp) -> datetime | None:
+    """Since when to look for a job of the item before sending the trigger, or None to just send it.
+
+    Only a request's first POST is sent without looking. Any later one may race an earlier
+    invocation of the same request (a redelivered message, a lost answer) that did start a
+    backup: a second trigger would spend one of the item's few on-demand backups of the day.
+    """
+    if follow_up.trigger_uncertain_since is not None:
+        return follow_up.trigger_uncertain_since
+    if follow_up.attempt or follow_up.throttled:
+        return follow_up.requested_at
+    return None
 
 
 def after_trigger(follow_up: FollowUp, accepted: Accepted, now: datetime, settings: Settings) -> Decision:

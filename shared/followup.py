@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from shared.armid import validate_name
 from shared.errors import ErrorInfo, RequestRejected
 from shared.messages import BackupRequest, format_instant, parse_instant
 
@@ -107,7 +108,7 @@ class FollowUp:
             throttled=_count(document, "throttled"),
             async_operation_url=_text(document, "asyncOperationUrl"),
             location_url=_text(document, "locationUrl"),
-            job_id=_text(document, "jobId"),
+            job_id=_job_id(document),
             triggered_at=_optional_instant(document, "triggeredAt"),
             trigger_uncertain_since=_optional_instant(document, "triggerUncertainSince"),
             last_error=ErrorInfo.from_json(last_error) if isinstance(last_error, dict) else None,
@@ -134,6 +135,11 @@ def _count(document: dict[str, Any], key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise RequestRejected(key, "must be a whole number")
     return value
+
+
+def _job_id(document: dict[str, Any]) -> str | None:
+    value = document.get("jobId")
+    return None if value is None else validate_name("jobId", value)
 
 
 def _text(document: dict[str, Any], key: str) -> str | None:

@@ -17,7 +17,9 @@ from shared.errors import RequestRejected
 from shared.settings import Settings
 from shared.workloads import MAX_RETENTION_DAYS, Expiry, build_properties
 
-__all__ = ["BackupRequest", "format_instant", "is_correlation_id", "parse_instant", "parse_request"]
+__all__ = [
+    "BackupRequest", "check_allowed", "format_instant", "is_correlation_id", "parse_instant", "parse_request",
+]
 
 _NAME_FIELDS = (
     "subscriptionId", "resourceGroupName", "vaultName", "fabricName", "containerName", "protectedItemName",
@@ -64,7 +66,7 @@ def parse_request(
     if unknown:
         raise RequestRejected(unknown[0], f"is not a field of a backup request ({', '.join(sorted(_TOP_LEVEL_KEYS))})")
     item = _item(document)
-    _check_allowed(item, settings)
+    check_allowed(item, settings)
     given = document.get("properties", {})
     if not isinstance(given, dict):
         raise RequestRejected("properties", "must be a JSON object")
@@ -115,7 +117,8 @@ def _item(document: Mapping[str, Any]) -> ProtectedItemRef:
     )
 
 
-def _check_allowed(item: ProtectedItemRef, settings: Settings) -> None:
+def check_allowed(item: ProtectedItemRef, settings: Settings) -> None:
+    """``RequestRejected`` (code NotAllowed) unless the allow-lists admit the item's subscription and vault."""
     if settings.allowed_subscriptions and item.subscription_id.lower() not in settings.allowed_subscriptions:
         raise RequestRejected("subscriptionId", "is not in ALLOWED_SUBSCRIPTIONS", code="NotAllowed")
     vault_keys = {item.vault.lower(), f"{item.resource_group}/{item.vault}".lower()}

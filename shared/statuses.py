@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeVar
 
+from shared.armid import is_valid_name
 from shared.errors import ErrorInfo
 
 __all__ = [
@@ -82,7 +83,7 @@ def read_operation(body: Mapping[str, Any]) -> OperationSnapshot:
     summary = {key: body[key] for key in ("status", "startTime", "endTime") if key in body}
     return OperationSnapshot(
         status=status,
-        job_id=job_id if isinstance(job_id, str) and job_id else None,
+        job_id=job_id if isinstance(job_id, str) and is_valid_name(job_id) else None,
         error=error,
         summary=summary,
     )

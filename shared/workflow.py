@@ -21,7 +21,7 @@ from shared.envelopes import unwrap
 from shared.errors import ErrorInfo, PermanentError, RequestRejected, TransientError
 from shared.followup import FollowUp, Phase
 from shared.logs import for_request
-from shared.messages import is_correlation_id, parse_request
+from shared.messages import check_allowed, is_correlation_id, parse_request
 from shared.queues import MessageSender
 from shared.results import finished, rejected, unreadable_follow_up
 from shared.settings import Settings
@@ -106,6 +106,8 @@ def handle_follow_up(body: bytes, delivery: Delivery, services: Services) -> str
     try:
         document = unwrap(body).document
         follow_up = FollowUp.from_document(document)
+        # The status queue is not trusted either: a forged follow-up must not reach other vaults.
+        check_allowed(follow_up.request.item, services.settings)
     except RequestRejected as exc:
         correlation_id = _given_correlation_id(document)
         logger.error("[%s] unreadable follow-up %s: %s", correlation_id, delivery.message_id, exc.info.message)
@@ -140,8 +142,9 @@ def _step(follow_up: FollowUp, services: Services) -> backup.Decision:
     try:
         match follow_up.phase:
             case Phase.TRIGGER:
-                if follow_up.trigger_uncertain_since is not None:
-                    job_id = arm.find_backup_job(request, follow_up.trigger_uncertain_since)
+                since = backup.look_before_posting_since(follow_up)
+                if since is not None:
+                    job_id = arm.find_backup_job(request, since)
                     if job_id is not None:
                         return backup.after_job_lookup(follow_up, job_id, services.clock(), settings)
                 accepted = arm.trigger(request)

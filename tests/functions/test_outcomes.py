@@ -58,6 +58,7 @@ def test_throttled_post_waits_at_least_retry_after_then_posts_again() -> None:
     app = App(RETRY_MAX_ATTEMPTS="2")
     throttled = cloud_error(429, "TooManyRequests", "throttled", retry_after="17")
     app.transport.on("POST", POST_BACKUP, throttled, throttled, throttled, accepted())
+    app.transport.on("GET", JOB_LIST, Reply(200, {"value": []}))  # retried POSTs look for a job first
     app.transport.on("GET", OPERATION_STATUS, operation("Succeeded"))
     app.transport.on("GET", JOB_GET, job("Completed"))
 
@@ -78,6 +79,7 @@ def test_throttling_that_never_stops_fails_at_the_deadline_with_the_429() -> Non
     app = App(OPERATION_TIMEOUT_SECONDS="300", RETRY_MAX_ATTEMPTS="2")
     app.transport.on("POST", POST_BACKUP, cloud_error(429, "TooManyRequests", "throttled", retry_after="60",
                                                       request_id="throttled-post"))
+    app.transport.on("GET", JOB_LIST, Reply(200, {"value": []}))  # retried POSTs look for a job first
 
     result = app.run(VM_REQUEST)
 
@@ -131,6 +133,7 @@ def test_throttling_without_retry_after_backs_off_exponentially() -> None:
     app = App()
     throttled = cloud_error(429, "TooManyRequests", "throttled")  # no Retry-After
     app.transport.on("POST", POST_BACKUP, *[throttled] * 5, accepted())
+    app.transport.on("GET", JOB_LIST, Reply(200, {"value": []}))  # retried POSTs look for a job first
     app.transport.on("GET", OPERATION_STATUS, operation("Succeeded"))
     app.transport.on("GET", JOB_GET, job("Completed"))
 
@@ -432,6 +435,7 @@ def test_token_failure_is_transient() -> None:
 
     app = App(credential=FakeCredential(ClientAuthenticationError("IMDS not reachable")))
     script_success(app.transport)
+    app.transport.on("GET", JOB_LIST, Reply(200, {"value": []}))  # retried POSTs look for a job first
 
     result = app.run(VM_REQUEST)
 

@@ -134,12 +134,6 @@ def test_hostile_follow_ups_each_end_in_one_failed_result_without_leaking_the_to
     assert counted["examples"] > 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a follow-up naming a request outside ALLOWED_SUBSCRIPTIONS / ALLOWED_VAULTS is acted on "
-    "(shared/workflow.py handle_follow_up re-reads the request with BackupRequest.from_json, which checks "
-    "the names but not the allow-lists): whoever can write to the status queue can make the app trigger "
-    "backups and read jobs in any subscription its identity reaches"
-))
 @pytest.mark.parametrize("allow", [{"ALLOWED_SUBSCRIPTIONS": SUB}, {"ALLOWED_VAULTS": "someOtherVault"}])
 def test_a_follow_up_outside_the_allow_lists_is_refused(allow: dict[str, str]) -> None:
     settings = make_settings(**allow)
@@ -159,13 +153,6 @@ def test_a_follow_up_outside_the_allow_lists_is_refused(allow: dict[str, str]) -
 _OPERATION_PATH = backup_request("vm").item.item_path + "/operationsStatus/op-1?api-version=2016-12-01"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: shared/armid.py ensure_followable judges urlsplit's view of the URL, and urlsplit silently drops "
-    "tab, CR and LF (CPython bpo-43882); requests then sends the URL with them percent-encoded (a path the "
-    "check never saw, e.g. /%0D%0Asubscriptions/...) or cannot parse it, which shared/arm.py takes for a "
-    "transient connection failure and retries up to RETRY_MAX_ATTEMPTS times. Fix: refuse a URL holding "
-    "any control character or white space before splitting it"
-))
 @pytest.mark.parametrize("url", [
     f"https://{ARM_HOST}/\r\n" + _OPERATION_PATH.lstrip("/"),
     f"https://{ARM_HOST}\r\n{_OPERATION_PATH}",
@@ -185,13 +172,6 @@ def test_a_follow_up_url_with_control_characters_is_refused(url: str) -> None:
     assert transport.sent == [] and credential.scopes == []
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeEncodeError, reason=(
-    "BUG: a job id that is not Unicode text (a lone surrogate, which JSON can carry as \\ud800) crashes "
-    "poll_status: shared/followup.py FollowUp.from_document takes jobId unchecked (and shared/statuses.py "
-    "read_operation takes it unchecked from ARM), then shared/arm.py ArmClient.job -> encode_segment -> "
-    "urllib.parse.quote raises UnicodeEncodeError; the host retries the message and poisons it. Fix: check "
-    "jobId like the other names (shared/armid.validate_name) when a follow-up or an operation is read"
-))
 def test_a_job_id_that_is_not_unicode_text_ends_in_a_result() -> None:
     body = FollowUp(backup_request("vm"), Phase.JOB, NOW, NOW, job_id="\ud800").to_text().encode()
     transport, credential = _refusing_transport(), FakeCredential()
@@ -204,13 +184,6 @@ def test_a_job_id_that_is_not_unicode_text_ends_in_a_result() -> None:
     assert transport.sent == []
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "BUG: a follow-up URL whose host ends in a character that NFKC-normalises to a separator (U+FF0F "
-    "FULLWIDTH SOLIDUS: 'https://management.azure.com\uff0f/subscriptions/...') makes urllib.parse.urlsplit "
-    "raise ValueError inside shared/armid.py ensure_followable; nothing catches it, so poll_status fails and "
-    "the host retries the message into the poison queue. Fix: in ensure_followable, catch ValueError from "
-    "urlsplit (and from .port) and raise UntrustedUrl; or refuse any URL that is not printable ASCII first"
-))
 def test_a_follow_up_url_that_urlsplit_refuses_ends_in_a_result() -> None:
     url = f"https://{ARM_HOST}\uff0f" + _OPERATION_PATH
     body = FollowUp(backup_request("vm"), Phase.OPERATION, NOW, NOW, async_operation_url=url).to_text().encode()

@@ -2,8 +2,7 @@
 
 Every request must end with a result; nothing may be lost, left in a queue or poisoned. No backup
 may be triggered twice (a duplicate spends one of the item's few on-demand backups a day) and a
-request run twice (at least once delivery) must say the same twice: until the redelivery bug pinned
-by test_redelivery.py is fixed, a run that sees either turns into an xfail carrying the counts.
+request run twice (at least once delivery) must say the same twice.
 """
 
 from __future__ import annotations
@@ -118,8 +117,5 @@ def test_chaos_loses_nothing_and_triggers_nothing_twice(scale: Scale) -> None:
     remove_state(stack)  # only once the invariants held: a failure keeps Azurite's data and the logs to look at
     # At least once: a host killed (or storage lost) after an invocation queued its follow-up but before the
     # message was deleted runs the request again. Both runs must then agree and trigger one backup only.
-    duplicated = (counted["duplicate_accepted_posts"], counted["duplicate_posts"], counted["inconsistent_duplicates"])
-    if any(duplicated):
-        # Pinned deterministically by test_redelivery.py; remove this once that bug is fixed.
-        pytest.xfail(f"BUG (see test_redelivery.py): backups triggered twice {duplicated[0]}, POSTs after one took "
-                     f"effect {duplicated[1]}, contradictory duplicate results {duplicated[2]}")
+    assert counted["duplicate_accepted_posts"] == 0, f"backups triggered twice: {counted}"
+    assert counted["inconsistent_duplicates"] == 0, f"contradictory duplicate results: {counted}"

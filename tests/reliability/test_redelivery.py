@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-import pytest
-
 from shared.followup import FollowUp, Phase
 from shared.workflow import Delivery, handle_follow_up, handle_request
 from tests.fakes import FakeTransport, Reply
@@ -29,15 +27,6 @@ from tests.unit.builders import NOW, services
 BUSY = cloud_error(400, "UserErrorBackupOperationInProgress", "Backup cannot be triggered: another is in progress.")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a trigger retry queued after a 429/5xx POSTs without looking for a job (shared/workflow.py _step, "
-    "Phase.TRIGGER: it looks only when trigger_uncertain_since is set). When the host dies after queuing that "
-    "retry and before deleting the request message, the redelivered request looks, finds nothing yet, and "
-    "triggers the backup; the retry then POSTs again: a second backup (a day's quota spent) or a 400 "
-    "UserErrorBackupOperationInProgress, i.e. a second, contradictory result (Failed beside Succeeded). "
-    "Seen in the full chaos run. Fix: before any POST from a follow-up (TRIGGER phase), list the item's jobs "
-    "since requested_at and adopt one, as for an uncertain trigger"
-))
 def test_a_retried_trigger_looks_for_the_job_a_redelivered_request_started() -> None:
     body = json.dumps({**VM_NAMES, "correlationId": "twice"}).encode()
     friendly = VM_NAMES["protectedItemName"].rsplit(";", 1)[-1]

@@ -406,7 +406,9 @@ def test_a_throttled_post_is_tried_again_after_retry_after() -> None:
     clock.advance(first.delay_seconds)
     assert handle_follow_up(first.text.encode(), Delivery("f-1", 1, clock.now), svc) is None
 
-    assert [sent.method for sent in transport.sent] == ["POST", "POST"]
+    # a retried POST first looks for a job an earlier invocation of the request may have started
+    assert [sent.method for sent in transport.sent] == ["POST", "GET", "POST"]
+    assert "/backupJobs?" in transport.sent[1].url
     second = sender.take()
     assert follow_up_of(second).phase is Phase.OPERATION
     assert second.delay_seconds == 60
@@ -458,23 +460,25 @@ def test_a_post_answered_with_a_server_error_looks_for_the_job_before_posting_ag
 
 
 @pytest.mark.parametrize("status", [429, 401])
-def test_a_post_refused_before_reaching_the_service_posts_again_without_looking(status: int) -> None:
+def test_a_post_refused_before_reaching_the_service_is_not_uncertain_but_still_looks(status: int) -> None:
     request = parsed()
     transport = script(request, post=[Reply(status, headers={"Retry-After": "7"}), accepted(request)])
 
     result = walk(request_body(), transport)
 
-    assert result.calls()[:2] == ["POST backup", "POST backup"]
+    assert result.calls()[:3] == ["POST backup", "GET backupJobs", "POST backup"]
+    assert follow_up_of(result.follow_ups[0]).trigger_uncertain_since is None
 
 
-def test_a_refused_connection_posts_again_without_looking() -> None:
+def test_a_refused_connection_is_not_uncertain_but_the_retry_still_looks() -> None:
     request = parsed()
     refused = requests.ConnectTimeout("connect timed out")
     transport = script(request, post=[Reply(0, raise_exc=refused), accepted(request)])
 
     result = walk(request_body(), transport)
 
-    assert result.calls()[:2] == ["POST backup", "POST backup"]
+    assert result.calls()[:3] == ["POST backup", "GET backupJobs", "POST backup"]
+    assert follow_up_of(result.follow_ups[0]).trigger_uncertain_since is None
 
 
 def test_a_redelivered_follow_up_in_the_trigger_phase_looks_first() -> None:
@@ -515,7 +519,7 @@ def test_a_token_failure_is_transient_and_sends_nothing() -> None:
 
     assert result.result["status"] == "Succeeded"
     assert follow_up_of(result.follow_ups[0]).phase is Phase.TRIGGER
-    assert result.calls()[0] == "POST backup"
+    assert result.calls()[:2] == ["GET backupJobs", "POST backup"]
     assert len(transport.calls("POST")) == 1
 
 
