@@ -24,13 +24,6 @@ from tests.reliability.support import SCALES, Scale, reported
 SCALE_VARIABLE = "RELIABILITY_SCALE"
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--reliability-full", action="store_true", default=False,
-        help=f"run tests/reliability at full size (same as {SCALE_VARIABLE}=full)",
-    )
-
-
 @pytest.fixture(scope="session")
 def scale(request: pytest.FixtureRequest) -> Scale:
     name = os.environ.get(SCALE_VARIABLE, "ci").strip().lower() or "ci"
