@@ -141,7 +141,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._write(ArmError(400, "InvalidRequestContent", "Bad or too large Content-Length.").to_response())
             self.close_connection = True
             return None
-        return self.rfile.read(length) if length else b""
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            # The client went away mid-body (killed, or its connection dropped): nothing to answer.
+            self.close_connection = True
+            return None
+        return body
 
     def _write(self, response: Response) -> None:
         self.send_response(response.status)
