@@ -23,10 +23,10 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from azure.core.exceptions import AzureError, ResourceExistsError
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueClient, QueueServiceClient
 
-__all__ = ["follow", "main", "queue_service", "send_files", "summarize"]
+__all__ = ["follow", "main", "message_count", "queue_service", "send_files", "summarize"]
 
 DEFAULT_REQUESTS_QUEUE = "backup-requests"
 DEFAULT_RESULTS_QUEUE = "backup-results"
@@ -46,6 +46,14 @@ def queue_service(connection: str | None = None, account_url: str | None = None)
 
         connection = connection_string(10001)
     return QueueServiceClient.from_connection_string(connection)
+
+
+def message_count(queue: QueueClient) -> int:
+    """Messages in the queue, visible or not (the service's approximate count; Azurite's is exact)."""
+    try:
+        return int(queue.get_queue_properties().approximate_message_count or 0)
+    except ResourceNotFoundError:
+        return 0
 
 
 def send_files(queue: QueueClient, files: Sequence[Path], *, encode_base64: bool = False) -> list[str]:

@@ -12,24 +12,16 @@ from typing import Any
 
 import requests
 
+from devtools.emulator.stats import LogEntry
+
 __all__ = ["ArmCounts", "EmulatorAdmin", "LoggedRequest"]
 
 _PAGE = 10000
 _TIMEOUT = 30.0
 
 
-@dataclass(frozen=True)
-class LoggedRequest:
-    """One entry of the emulator's request log (the token is a hash prefix, never the token)."""
-
-    seq: int
-    time: str
-    method: str
-    path: str
-    kind: str
-    status: int | None
-    token: str | None
-    fault: str | None
+LoggedRequest = LogEntry
+"""One entry of the emulator's request log (the token is a hash prefix, never the token)."""
 
 
 @dataclass(frozen=True)

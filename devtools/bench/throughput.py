@@ -19,8 +19,9 @@ from devtools.bench.admin import EmulatorAdmin
 from devtools.bench.bare import BareLoop
 from devtools.bench.estate import Estate
 from devtools.bench.stackrun import peak_rss_mb, process_cpu_seconds
-from devtools.bench.traffic import ResultCollector, ensure_queues, message_count, send_all
+from devtools.bench.traffic import ResultCollector, ensure_queues, send_all
 from devtools.funchost.hostconfig import load_host_config
+from devtools.queuectl import message_count
 from devtools.stack import DEFAULT_QUEUES, REPO_ROOT, LocalStack
 
 __all__ = ["throughput"]

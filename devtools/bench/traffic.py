@@ -14,10 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceExistsError
 from azure.storage.queue import QueueClient, QueueServiceClient
 
-__all__ = ["ResultCollector", "Results", "ensure_queues", "message_count", "send_all", "send_with_backlog"]
+from devtools.queuectl import message_count
+
+__all__ = ["ResultCollector", "Results", "ensure_queues", "send_all", "send_with_backlog"]
 
 _RECEIVE_PAGE = 32
 _IDLE_PAUSE = 0.05
@@ -72,14 +74,6 @@ def send_with_backlog(
         send_all(service, queue_name, batch, threads=4)
         sent += len(batch)
     return time.perf_counter() - started
-
-
-def message_count(queue: QueueClient) -> int:
-    """Messages in the queue, visible or not (the service's approximate count); 0 if it does not exist."""
-    try:
-        return int(queue.get_queue_properties().approximate_message_count or 0)
-    except ResourceNotFoundError:
-        return 0
 
 
 @dataclass

@@ -32,6 +32,7 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from devtools.emulator.config import STARTUP_ONLY
 from devtools.funchost.processes import ManagedProcess, wait_until
+from devtools.queuectl import message_count
 from devtools.stack import DEFAULT_QUEUES, REPO_ROOT, LocalStack
 
 AZURITE_QUEUE = REPO_ROOT / "devtools" / "node_modules" / ".bin" / "azurite-queue"
@@ -210,14 +211,6 @@ def receive_all(queue: QueueClient) -> list[str]:
     except ResourceNotFoundError:
         return []
     return texts
-
-
-def message_count(queue: QueueClient) -> int:
-    """Visible and invisible messages alike (Azurite counts exactly)."""
-    try:
-        return int(queue.get_queue_properties().approximate_message_count or 0)
-    except ResourceNotFoundError:
-        return 0
 
 
 @dataclass

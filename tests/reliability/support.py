@@ -17,7 +17,8 @@ from azure.storage.queue import QueueServiceClient
 from devtools.bench.admin import EmulatorAdmin
 from devtools.bench.estate import Estate
 from devtools.bench.stackrun import make_stack
-from devtools.bench.traffic import Results, message_count
+from devtools.bench.traffic import Results
+from devtools.queuectl import message_count
 from devtools.stack import DEFAULT_QUEUES, REPO_ROOT, LocalStack
 
 __all__ = [
