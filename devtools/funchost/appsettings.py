@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
+from typing import Any
 
 from devtools.funchost.errors import ConfigError
 
@@ -21,14 +22,20 @@ __all__ = ["AppSettings", "apply_to_environ", "read_local_settings"]
 _REFERENCE = re.compile(r"%([^%]+)%")
 
 
-def read_local_settings(path: Path) -> dict[str, str]:
-    """The ``Values`` of a local.settings.json file."""
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file whose top level is an object, or ConfigError saying what is wrong with it."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: the top level must be a JSON object")
+    return document
+
+
+def read_local_settings(path: Path) -> dict[str, str]:
+    """The ``Values`` of a local.settings.json file."""
+    document = read_json_object(path)
     if document.get("IsEncrypted") is True:
         raise ConfigError(f"{path}: IsEncrypted is true; decrypt it with 'func settings decrypt' first")
     values = document.get("Values", {})

@@ -7,7 +7,6 @@ and queue names are lower-cased and validated as the queue extension does.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
@@ -15,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devtools.funchost.appsettings import AppSettings
+from devtools.funchost.appsettings import AppSettings, read_json_object
 from devtools.funchost.errors import ConfigError
 
 __all__ = ["QUEUE", "QUEUE_TRIGGER", "Binding", "FunctionMetadata", "discover", "read_function"]
@@ -82,7 +81,7 @@ def discover(app_root: Path, settings: AppSettings, only: Iterable[str] | None =
         raise ConfigError(f"no function folder named {', '.join(unknown)} in {app_root}")
     functions = []
     for name in sorted(wanted):
-        document = _read_json(folders[name] / "function.json")
+        document = read_json_object(folders[name] / "function.json")
         if document.get("disabled") is True or settings.flag(f"AzureWebJobs.{name}.Disabled"):
             logger.info("function %s is disabled; not loading it", name)
             continue
@@ -150,13 +149,3 @@ def _queue_name(raw: object, where: str, trigger: bool) -> str:
     if trigger and len(name) > 63 - len("-poison"):
         raise ConfigError(f"{where}: {name!r} is too long to have a poison queue ({name}-poison)")
     return name
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(document, dict):
-        raise ConfigError(f"{path}: the top level must be a JSON object")
-    return document
