@@ -38,6 +38,7 @@ __all__ = [
     "after_trigger",
     "look_before_posting_since",
     "phase_deadline",
+    "stamp_deadline",
 ]
 
 
@@ -70,8 +71,17 @@ _JOB_ENDS = {
 
 def phase_deadline(follow_up: FollowUp, settings: Settings) -> datetime:
     """When the current phase gives up: jobs may run for many hours, operations should not."""
+    if follow_up.deadline is not None:
+        return follow_up.deadline
     limit = settings.job_timeout_seconds if follow_up.phase is Phase.JOB else settings.operation_timeout_seconds
     return follow_up.phase_started_at + timedelta(seconds=limit)
+
+
+def stamp_deadline(follow_up: FollowUp, settings: Settings) -> FollowUp:
+    """The follow-up carrying its phase's deadline, so that the message says when it gives up."""
+    if follow_up.deadline is not None:
+        return follow_up
+    return follow_up.advance(deadline=phase_deadline(follow_up, settings))
 
 
 def look_before_posting_since(follow_up: FollowUp) -> datetime | None:

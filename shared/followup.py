@@ -52,6 +52,9 @@ class FollowUp:
     last_error: ErrorInfo | None = None
     last_state: dict[str, Any] | None = field(default=None, hash=False)
     """The latest operation or job summary, reported if time runs out."""
+    deadline: datetime | None = None
+    """When this phase gives up, fixed when the phase began: a later change of settings does not
+    move the deadline of work already in flight. None until stamped (see ``backup.stamp_deadline``)."""
 
     def advance(self, **changes: Any) -> FollowUp:
         return replace(self, **changes)
@@ -59,7 +62,8 @@ class FollowUp:
     def enter(self, phase: Phase, now: datetime, **changes: Any) -> FollowUp:
         """The same request in a new phase, with its counters reset."""
         return replace(
-            self, phase=phase, phase_started_at=now, attempt=0, polls=0, throttled=0, last_error=None, **changes
+            self, phase=phase, phase_started_at=now, attempt=0, polls=0, throttled=0, last_error=None, deadline=None,
+            **changes,
         )
 
     def to_text(self) -> str:
@@ -80,6 +84,7 @@ class FollowUp:
             "triggerUncertainSince": format_instant(self.trigger_uncertain_since),
             "lastError": self.last_error.to_json() if self.last_error else None,
             "lastState": self.last_state,
+            "deadline": format_instant(self.deadline),
         }
         return json.dumps({key: value for key, value in document.items() if value is not None}, separators=(",", ":"))
 
@@ -113,6 +118,7 @@ class FollowUp:
             trigger_uncertain_since=_optional_instant(document, "triggerUncertainSince"),
             last_error=ErrorInfo.from_json(last_error) if isinstance(last_error, dict) else None,
             last_state=last_state if isinstance(last_state, dict) else None,
+            deadline=_optional_instant(document, "deadline"),
         )
 
 

@@ -124,7 +124,8 @@ def _run(follow_up: FollowUp, services: Services) -> str | None:
     request = decision.follow_up.request
     log = for_request(logger, request.correlation_id, request.item.label)
     if isinstance(decision, backup.Continue):
-        services.sender.send(services.settings.status_queue, decision.follow_up.to_text(), decision.delay_seconds)
+        next_step = backup.stamp_deadline(decision.follow_up, services.settings)
+        services.sender.send(services.settings.status_queue, next_step.to_text(), decision.delay_seconds)
         log.info(
             "%s phase: next look in %d s (attempt %d, poll %d)",
             decision.follow_up.phase.value, decision.delay_seconds, decision.follow_up.attempt,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from shared.backup import (
     after_transient,
     after_trigger,
     phase_deadline,
+    stamp_deadline,
 )
 from shared.errors import (
     ArmProtocolError,
@@ -624,3 +626,27 @@ def test_a_job_found_with_tracking_off_is_triggered() -> None:
 
     assert decision.status is ResultStatus.TRIGGERED
     assert decision.follow_up.job_id == "job-7"
+
+
+def test_a_stamped_deadline_outlives_a_change_of_settings() -> None:
+    stamped = stamp_deadline(follow_up(Phase.OPERATION), make_settings(OPERATION_TIMEOUT_SECONDS="600"))
+
+    assert stamped.deadline == NOW + timedelta(seconds=600)
+    # a redeployment with a longer timeout does not move the deadline of work in flight
+    assert phase_deadline(stamped, make_settings(OPERATION_TIMEOUT_SECONDS="7200")) == NOW + timedelta(seconds=600)
+    assert stamp_deadline(stamped, DEFAULTS) is stamped
+
+
+def test_a_new_phase_gets_a_deadline_of_its_own() -> None:
+    stamped = stamp_deadline(follow_up(Phase.OPERATION), make_settings(OPERATION_TIMEOUT_SECONDS="600"))
+    later = NOW + timedelta(minutes=3)
+
+    job_phase = stamp_deadline(stamped.enter(Phase.JOB, later, job_id="j"), make_settings(JOB_TIMEOUT_SECONDS="3600"))
+
+    assert job_phase.deadline == later + timedelta(seconds=3600)
+
+
+def test_the_deadline_travels_in_the_follow_up_message() -> None:
+    stamped = stamp_deadline(follow_up(Phase.OPERATION), make_settings(OPERATION_TIMEOUT_SECONDS="600"))
+
+    assert FollowUp.from_document(json.loads(stamped.to_text())).deadline == stamped.deadline
