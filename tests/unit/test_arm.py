@@ -610,6 +610,16 @@ def test_find_backup_job_skips_a_job_of_another_kind_with_the_same_name() -> Non
     assert arm_client(transport).find_backup_job(example_request(), NOW) == "the-vm"
 
 
+def test_find_backup_job_skips_a_job_of_another_container() -> None:
+    elsewhere = job_entry("other-instance", start="2026-11-26T11:59:00Z")
+    elsewhere["properties"]["containerName"] = "iaasvmcontainerv2;otherrg;v1win2012r"
+    own = job_entry("own-container")
+    own["properties"]["containerName"] = "iaasvmcontainerv2;testrg;v1win2012r"
+    transport = FakeTransport().on("GET", r"/backupJobs\?", list_reply(elsewhere, own))
+
+    assert arm_client(transport).find_backup_job(example_request(), NOW) == "own-container"
+
+
 def test_find_backup_job_none_found() -> None:
     transport = FakeTransport().on("GET", r"/backupJobs\?", list_reply(job_entry("other", friendly="othervm")))
 
