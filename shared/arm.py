@@ -33,11 +33,12 @@ from shared.errors import (
     ArmUnreachable,
     ErrorInfo,
     TokenUnavailable,
+    json_objects,
 )
 from shared.logs import for_request
 from shared.messages import BackupRequest, parse_instant
 from shared.settings import Settings
-from shared.statuses import JobSnapshot, OperationSnapshot, json_objects, read_job, read_operation
+from shared.statuses import JobSnapshot, OperationSnapshot, read_job, read_operation
 from shared.timing import retry_after_seconds
 from shared.workloads import Workload
 
@@ -239,12 +240,10 @@ def _cloud_error(answer: _Answer, what: str) -> ErrorInfo:
     error = document.get("error", document) if isinstance(document, dict) else {}
     if not isinstance(error, dict):
         error = {}
-    return ErrorInfo(
-        code=str(error.get("code") or f"Http{answer.status}"),
-        message=str(error.get("message") or f"{what} answered HTTP {answer.status}"),
-        target=error.get("target") if isinstance(error.get("target"), str) else None,
-        details=tuple(json_objects(error.get("details"))),
-        additional_info=tuple(json_objects(error.get("additionalInfo"))),
+    return ErrorInfo.from_cloud_error(
+        error,
+        default_code=f"Http{answer.status}",
+        default_message=f"{what} answered HTTP {answer.status}",
         http_status=answer.status,
         request_id=answer.headers.get("x-ms-request-id"),
         correlation_request_id=answer.headers.get("x-ms-correlation-request-id"),

@@ -37,6 +37,7 @@ __all__ = [
     "TokenUnavailable",
     "TransientError",
     "UntrustedUrl",
+    "json_objects",
 ]
 
 
@@ -70,20 +71,45 @@ class ErrorInfo:
         return document
 
     @classmethod
+    def from_cloud_error(
+        cls,
+        error: dict[str, Any],
+        *,
+        default_code: str,
+        default_message: str = "",
+        http_status: int | None = None,
+        request_id: str | None = None,
+        correlation_request_id: str | None = None,
+    ) -> ErrorInfo:
+        """The body of an ARM CloudError (``{"error": {…}}``'s inside), whatever shape it arrived in."""
+        target = error.get("target")
+        return cls(
+            code=str(error.get("code") or default_code),
+            message=str(error.get("message") or default_message),
+            target=target if isinstance(target, str) else None,
+            details=tuple(json_objects(error.get("details"))),
+            additional_info=tuple(json_objects(error.get("additionalInfo"))),
+            http_status=http_status,
+            request_id=request_id,
+            correlation_request_id=correlation_request_id,
+        )
+
+    @classmethod
     def from_json(cls, document: dict[str, Any]) -> ErrorInfo:
         return cls(
             code=str(document.get("code", "Unknown")),
             message=str(document.get("message", "")),
             target=document.get("target"),
-            details=tuple(_objects(document.get("details"))),
+            details=tuple(json_objects(document.get("details"))),
             http_status=document.get("httpStatus"),
             request_id=document.get("requestId"),
             correlation_request_id=document.get("correlationRequestId"),
-            additional_info=tuple(_objects(document.get("additionalInfo"))),
+            additional_info=tuple(json_objects(document.get("additionalInfo"))),
         )
 
 
-def _objects(value: object) -> list[dict[str, Any]]:
+def json_objects(value: object) -> list[dict[str, Any]]:
+    """The objects of a JSON array from outside; anything else is nothing, never an exception."""
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 

@@ -14,10 +14,10 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from shared.armid import is_valid_name
-from shared.errors import ErrorInfo
+from shared.errors import ErrorInfo, json_objects
 
 __all__ = [
-    "JobSnapshot", "JobStatus", "OperationSnapshot", "OperationStatus", "json_objects", "read_job", "read_operation",
+    "JobSnapshot", "JobStatus", "OperationSnapshot", "OperationStatus", "read_job", "read_operation",
 ]
 
 
@@ -112,21 +112,10 @@ def read_job(job_id: str, body: Mapping[str, Any]) -> JobSnapshot:
     return JobSnapshot(job_id=job_id, status=status, error=_job_error(error_details), summary=summary)
 
 
-def json_objects(value: object) -> list[dict[str, Any]]:
-    """The objects of a JSON array from ARM; anything else is nothing, never an exception."""
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
 def _cloud_error_body(error: object) -> ErrorInfo | None:
     if not isinstance(error, dict):
         return None
-    return ErrorInfo(
-        code=str(error.get("code") or "Unknown"),
-        message=str(error.get("message") or ""),
-        target=error.get("target") if isinstance(error.get("target"), str) else None,
-        details=tuple(json_objects(error.get("details"))),
-        additional_info=tuple(json_objects(error.get("additionalInfo"))),
-    )
+    return ErrorInfo.from_cloud_error(error, default_code="Unknown")
 
 
 _SYMBOLIC_CODE = re.compile(r"[A-Za-z][A-Za-z0-9]*")

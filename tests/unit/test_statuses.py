@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from shared.errors import ErrorInfo
-from shared.statuses import JobStatus, OperationStatus, json_objects, read_job, read_operation
+from shared.errors import ErrorInfo, json_objects
+from shared.statuses import JobStatus, OperationStatus, read_job, read_operation
 from tests.fakes import load_example
 
 OPERATION = load_example("ProtectedItemOperationStatus.json")["responses"]["200"]["body"]
