@@ -10,9 +10,10 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from shared.errors import ErrorInfo
+from shared.errors import DAILY_LIMIT_CODES, ErrorInfo
 from shared.followup import FollowUp
 from shared.messages import format_instant
+from shared.timing import next_utc_midnight
 
 __all__ = ["RESULT_SCHEMA_VERSION", "ResultStatus", "finished", "rejected", "unreadable_follow_up"]
 
@@ -98,17 +99,25 @@ def finished(
     *,
     error: ErrorInfo | None = None,
     job: dict[str, Any] | None = None,
+    joined: str | None = None,
 ) -> str:
-    """The result of a request that got past validation."""
+    """The result of a request that got past validation.
+
+    ``joined`` names the ledger key whose backup this request reported as its own; a daily
+    limit error says when the item may be backed up again (``retryAt``, the next UTC midnight).
+    """
     request = follow_up.request
+    retry_at = next_utc_midnight(now) if error is not None and error.code in DAILY_LIMIT_CODES else None
     document: dict[str, Any] = {
         "schemaVersion": RESULT_SCHEMA_VERSION,
         "status": status.value,
         "correlationId": request.correlation_id,
         "protectedItemId": request.item.id,
         "jobId": follow_up.job_id,
+        "joined": joined,
         "job": job,
         "error": error.to_json() if error else None,
+        "retryAt": format_instant(retry_at),
         "lastState": follow_up.last_state if status is ResultStatus.TIMED_OUT else None,
         "request": request.to_json(),
         "timings": _without_nulls({

@@ -146,7 +146,9 @@ def _ledger_table(env: _Env) -> str | None:
     if not name:
         return None
     if not _TABLE_NAME.fullmatch(name):
-        raise SettingsError(f"BACKUP_LEDGER_TABLE must be 3-63 letters and digits, starting with a letter, not {name!r}")
+        raise SettingsError(
+            f"BACKUP_LEDGER_TABLE must be 3-63 letters and digits, starting with a letter, not {name!r}"
+        )
     return name
 
 

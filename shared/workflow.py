@@ -1,8 +1,11 @@
 """One step of a request's life: the I/O around the pure rules in ``shared.backup``.
 
 ``handle_request`` serves trigger_backup, ``handle_follow_up`` serves poll_status. Each returns
-the result text to write (the function's output binding) or None when a follow-up was queued.
-Bad input becomes a result; only storage failures raise, so the host retries those.
+the result text to write (the function's output binding) or None when it sent what follows
+itself. Bad input becomes a result; only storage failures raise, so the host retries those.
+
+With the request ledger on, every step is carried through ``shared.carry`` (exactly once);
+with it off, a step runs as is and delivery is at least once (README, "Delivery").
 """
 
 from __future__ import annotations
@@ -12,21 +15,23 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from shared import backup
+from shared import backup, waiting
 from shared.arm import ArmClient
+from shared.carry import carry
 from shared.envelopes import unwrap
 from shared.errors import ErrorInfo, PermanentError, RequestRejected, TransientError
 from shared.followup import FollowUp, Phase
+from shared.ledger import Ledger
 from shared.logs import for_request
 from shared.messages import check_allowed, is_correlation_id, parse_request
 from shared.queues import MessageSender
 from shared.results import finished, rejected, unreadable_follow_up
 from shared.settings import Settings
 
-__all__ = ["Delivery", "Services", "handle_follow_up", "handle_request"]
+__all__ = ["Delivery", "Services", "handle_follow_up", "handle_request", "take_step"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +45,8 @@ class Services:
     sender: MessageSender
     clock: Callable[[], datetime]
     rng: random.Random
+    ledger: Ledger | None = None
+    """None when ``BACKUP_LEDGER_TABLE`` is empty: at-least-once delivery, no joining."""
 
 
 class QueueDeliveryInfo(Protocol):
@@ -92,11 +99,15 @@ def handle_request(body: bytes, delivery: Delivery, services: Services) -> str |
             request=document, transport=transport,
         )
     follow_up = FollowUp(request=request, phase=Phase.TRIGGER, requested_at=now, phase_started_at=now)
-    if delivery.redelivered:
-        follow_up = follow_up.advance(trigger_uncertain_since=delivery.insertion_time or now)
     for_request(logger, request.correlation_id, request.item.label).info(
         "request accepted (%s, %s)", transport, request.properties["objectType"]
     )
+    if services.ledger is not None:
+        outcome = carry(follow_up, delivery, services, services.ledger, take_step, raw=body)
+        services.ledger.sweep_if_due(services.clock(), services.settings.ledger_retention_days)
+        return outcome
+    if delivery.redelivered:
+        follow_up = follow_up.advance(trigger_uncertain_since=delivery.insertion_time or now)
     return _run(follow_up, services)
 
 
@@ -114,13 +125,15 @@ def handle_follow_up(body: bytes, delivery: Delivery, services: Services) -> str
         return unreadable_follow_up(
             body, exc.info, now, correlation_id=correlation_id, message_id=delivery.message_id
         )
+    if services.ledger is not None:
+        return carry(follow_up, delivery, services, services.ledger, take_step)
     if follow_up.phase is Phase.TRIGGER and delivery.redelivered and follow_up.trigger_uncertain_since is None:
         follow_up = follow_up.advance(trigger_uncertain_since=delivery.insertion_time or follow_up.requested_at)
     return _run(follow_up, services)
 
 
 def _run(follow_up: FollowUp, services: Services) -> str | None:
-    decision = _step(follow_up, services)
+    decision = take_step(follow_up, services)
     request = decision.follow_up.request
     log = for_request(logger, request.correlation_id, request.item.label)
     if isinstance(decision, backup.Continue):
@@ -138,7 +151,8 @@ def _run(follow_up: FollowUp, services: Services) -> str | None:
     return finished(decision.follow_up, decision.status, services.clock(), error=decision.error, job=decision.job)
 
 
-def _step(follow_up: FollowUp, services: Services) -> backup.Decision:
+def take_step(follow_up: FollowUp, services: Services) -> backup.Decision:
+    """One look at ARM for the follow-up's phase, and what the rules make of the answer."""
     arm, settings, request = services.arm, services.settings, follow_up.request
     try:
         match follow_up.phase:
@@ -158,18 +172,39 @@ def _step(follow_up: FollowUp, services: Services) -> backup.Decision:
                 return backup.after_location(follow_up, location, services.clock(), settings)
             case Phase.OPERATION:
                 raise _nothing_to_follow()
-            case Phase.JOB if follow_up.job_id is None:
-                since = follow_up.triggered_at or follow_up.requested_at
-                found = arm.find_backup_job(request, since)
-                return backup.after_job_lookup(follow_up, found, services.clock(), settings)
             case Phase.JOB:
-                job, retry_after = arm.job(request, follow_up.job_id)
-                return backup.after_job(follow_up, job, retry_after, services.clock(), settings)
+                return _job_step(follow_up, services)
+            case Phase.WAIT:
+                return _wait_step(follow_up, services)
     except TransientError as exc:
         return backup.after_transient(follow_up, exc, services.clock(), settings, services.rng)
     except PermanentError as exc:
-        return backup.after_permanent(follow_up, exc)
+        return backup.after_permanent(follow_up, exc, services.clock(), settings)
     raise AssertionError(f"unhandled phase {follow_up.phase}")  # pragma: no cover - match is exhaustive
+
+
+def _job_step(follow_up: FollowUp, services: Services) -> backup.Decision:
+    arm, settings, request = services.arm, services.settings, follow_up.request
+    if follow_up.job_id is None:
+        found = arm.find_backup_job(request, follow_up.triggered_at or follow_up.requested_at)
+        return backup.after_job_lookup(follow_up, found, services.clock(), settings)
+    job, retry_after = arm.job(request, follow_up.job_id)
+    return backup.after_job(follow_up, job, retry_after, services.clock(), settings)
+
+
+def _wait_step(follow_up: FollowUp, services: Services) -> backup.Decision:
+    arm, settings, request = services.arm, services.settings, follow_up.request
+    if follow_up.waiting_for_key is not None:
+        # Another key's backup: only the ledger can tell (``shared.carry`` looks there), so with
+        # the ledger gone meanwhile, trigger and let Azure say whether a backup still runs.
+        return backup.Continue(follow_up.enter(Phase.TRIGGER, services.clock()), settings.min_delay_seconds)
+    watched = follow_up.waiting_for_job
+    if watched is None:
+        running_since = services.clock() - timedelta(seconds=settings.job_timeout_seconds)
+        running = arm.find_backup_job(request, running_since, running=True)
+        return waiting.after_running_job_lookup(follow_up, running, services.clock(), settings)
+    job, retry_after = arm.job(request, watched)
+    return waiting.after_watched_job(follow_up, job, retry_after, services.clock(), settings)
 
 
 def _nothing_to_follow() -> PermanentError:
