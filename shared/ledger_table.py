@@ -89,7 +89,7 @@ class TableStore:
         entity = to_entity(key, fields)
         try:
             return self._insert(entity)
-        except ResourceNotFoundError:  # an insert finds nothing missing but the table itself
+        except ResourceNotFoundError:  # a 404 on an insert can only mean the table is missing
             self._create_table()
         try:
             return self._insert(entity)
