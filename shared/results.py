@@ -30,6 +30,8 @@ class ResultStatus(Enum):
     CANCELLED = "Cancelled"
     TIMED_OUT = "TimedOut"
     REJECTED = "Rejected"
+    PARTIALLY_SUCCEEDED = "PartiallySucceeded"
+    """Only a batch's summary: some of its items succeeded, not all (``shared.batches``)."""
 
 
 def rejected(
@@ -114,6 +116,7 @@ def finished(
         "correlationId": request.correlation_id,
         "protectedItemId": request.item.id,
         "jobId": follow_up.job_id,
+        "batch": request.batch,
         "joined": joined,
         "job": job,
         "error": error.to_json() if error else None,
