@@ -24,7 +24,7 @@ from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError
 from urllib3.exceptions import NewConnectionError
 
-from shared.armid import encode_segment, ensure_followable
+from shared.armid import VaultRef, encode_segment, ensure_followable
 from shared.errors import (
     ArmProtocolError,
     ArmRejected,
@@ -40,9 +40,10 @@ from shared.messages import BackupRequest, parse_instant
 from shared.settings import Settings
 from shared.statuses import JobSnapshot, OperationSnapshot, read_job, read_operation
 from shared.timing import retry_after_seconds
+from shared.vaultitems import ItemsPage, read_items_page
 from shared.workloads import Workload
 
-__all__ = ["USER_AGENT", "Accepted", "ArmClient", "LocationSnapshot"]
+__all__ = ["USER_AGENT", "Accepted", "ArmClient", "CallScope", "LocationSnapshot"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,19 @@ class Accepted:
     location_url: str | None
     retry_after: float | None
     request_id: str | None
+
+
+@dataclass(frozen=True)
+class CallScope:
+    """Whom a call is for: the subscription its URL must stay under, and what its log line names."""
+
+    subscription_id: str
+    correlation_id: str
+    label: str
+
+    @classmethod
+    def of(cls, request: BackupRequest) -> CallScope:
+        return cls(request.item.subscription_id, request.correlation_id, request.item.label)
 
 
 @dataclass(frozen=True)
@@ -110,7 +124,7 @@ class ArmClient:
 
     def trigger(self, request: BackupRequest) -> Accepted:
         url = self._url(f"{request.item.item_path}/backup")
-        answer = self._call("POST", url, request, body=request.body())
+        answer = self._call("POST", url, CallScope.of(request), body=request.body())
         if answer.status not in {200, 201, 202}:
             raise self._error(answer, "POST backup")
         async_url = answer.headers.get("Azure-AsyncOperation")
@@ -125,13 +139,13 @@ class ArmClient:
                         answer.headers.get("x-ms-request-id"))
 
     def operation_status(self, url: str, request: BackupRequest) -> tuple[OperationSnapshot, float | None]:
-        answer = self._call("GET", url, request)
+        answer = self._call("GET", url, CallScope.of(request))
         if answer.status not in {200, 202}:
             raise self._error(answer, "GET operationsStatus")
         return read_operation(answer.json()), answer.retry_after
 
     def operation_result(self, url: str, request: BackupRequest) -> LocationSnapshot:
-        answer = self._call("GET", url, request)
+        answer = self._call("GET", url, CallScope.of(request))
         if answer.status == 202:
             return LocationSnapshot(done=False, retry_after=answer.retry_after)
         if answer.status in {200, 204}:
@@ -140,7 +154,7 @@ class ArmClient:
 
     def job(self, request: BackupRequest, job_id: str) -> tuple[JobSnapshot, float | None]:
         url = self._url(f"{request.item.vault_path}/backupJobs/{encode_segment(job_id)}")
-        answer = self._call("GET", url, request)
+        answer = self._call("GET", url, CallScope.of(request))
         if answer.status != 200:
             raise self._error(answer, "GET backupJobs")
         return read_job(job_id, answer.json()), answer.retry_after
@@ -168,7 +182,7 @@ class ArmClient:
         for _ in range(_JOB_LIST_PAGES):
             if url is None:
                 break
-            answer = self._call("GET", url, request)
+            answer = self._call("GET", url, CallScope.of(request))
             if answer.status != 200:
                 raise self._error(answer, "GET backupJobs list")
             page = answer.json()
@@ -180,13 +194,30 @@ class ArmClient:
             url = next_link if isinstance(next_link, str) and next_link else None
         return None
 
+    def list_protected_items(self, vault: VaultRef, scope: CallScope, odata_filter: str | None,
+                             next_link: str | None = None) -> ItemsPage:
+        """One page of Backup Protected Items - List: the first (filtered), or the one ``next_link`` names.
+
+        ``next_link`` is followed exactly as ARM gave it, once the same checks as every URL passed.
+        """
+        url = next_link
+        if url is None:
+            query = {"api-version": self._settings.api_version}
+            if odata_filter is not None:
+                query["$filter"] = odata_filter
+            url = f"{self._settings.arm_endpoint}{vault.path}/backupProtectedItems?{urlencode(query)}"
+        answer = self._call("GET", url, scope)
+        if answer.status != 200:
+            raise self._error(answer, "GET backupProtectedItems")
+        return read_items_page(answer.json())
+
     def _url(self, path: str) -> str:
         return f"{self._settings.arm_endpoint}{path}?{urlencode({'api-version': self._settings.api_version})}"
 
     def _call(
-        self, method: str, url: str, request: BackupRequest, body: Mapping[str, Any] | None = None
+        self, method: str, url: str, scope: CallScope, body: Mapping[str, Any] | None = None
     ) -> _Answer:
-        ensure_followable(url, arm_endpoint=self._settings.arm_endpoint, subscription_id=request.item.subscription_id)
+        ensure_followable(url, arm_endpoint=self._settings.arm_endpoint, subscription_id=scope.subscription_id)
         client_request_id = str(uuid.uuid4())
         headers = {
             "Authorization": f"Bearer {self._token()}",
@@ -202,7 +233,7 @@ class ArmClient:
         except requests.RequestException as exc:
             raise _unreachable(exc, method) from exc
         elapsed_ms = (time.perf_counter() - started) * 1000
-        for_request(logger, request.correlation_id, request.item.label).info(
+        for_request(logger, scope.correlation_id, scope.label).info(
             "ARM %s %s -> %s in %.0f ms (client request %s, ARM request %s)",
             method, url.split("?", 1)[0], response.status_code, elapsed_ms, client_request_id,
             response.headers.get("x-ms-request-id"),
