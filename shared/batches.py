@@ -24,7 +24,7 @@ from urllib.parse import quote
 from shared.armid import VaultRef
 from shared.errors import ErrorInfo, RequestRejected
 from shared.ledger import Fingerprint
-from shared.messages import check_allowed, format_instant, is_correlation_id
+from shared.messages import BackupRequest, check_allowed, format_instant, is_correlation_id, parse_request
 from shared.results import RESULT_SCHEMA_VERSION, ResultStatus
 from shared.settings import Settings
 from shared.timing import MAX_QUEUE_DELAY_SECONDS
@@ -40,7 +40,11 @@ __all__ = [
     "batch_status",
     "child_document",
     "child_key",
+    "child_message",
+    "child_request",
+    "count_by_status",
     "is_batch_form",
+    "outcome_of",
     "parse_batch",
     "release_at",
     "release_delay",
@@ -279,6 +283,28 @@ def child_document(batch: BatchRequest, item: ListedItem) -> dict[str, Any]:
     return document
 
 
+def child_request(
+    batch: BatchRequest, item: ListedItem, *, settings: Settings, requested_at: datetime
+) -> BackupRequest:
+    """The item's request, checked as trigger_backup will check it; ``RequestRejected`` if it cannot be made.
+
+    Its defaults (an expiry in days) count from when the batch was asked, not from when the
+    item is released, so that the message is the same however often it is built.
+    """
+    document = child_document(batch, item)
+    key = str(document["correlationId"])
+    return parse_request(document, settings=settings, now=requested_at, fallback_correlation_id=key)
+
+
+def child_message(request: BackupRequest) -> str:
+    """The request message of an item of a batch: names, properties completed, its key and the batch's."""
+    document = {
+        **request.item.to_json(), "properties": dict(request.properties), "correlationId": request.correlation_id,
+        "batch": request.batch,
+    }
+    return json.dumps(document, separators=(",", ":"))
+
+
 def release_at(index: int, release_from: datetime, per_minute: int) -> datetime:
     """When the batch's ``index``-th request (from 0) may run: evenly spaced at the pace."""
     return release_from + timedelta(seconds=60 * index / per_minute)
@@ -311,6 +337,28 @@ class ChildOutcome:
         return {key: value for key, value in document.items() if value is not None}
 
 
+def outcome_of(result: str) -> ChildOutcome:
+    """An item's outcome as its own result message tells it."""
+    document = json.loads(result)
+    error = document.get("error")
+    code = error.get("code") if isinstance(error, dict) else None
+    return ChildOutcome(
+        status=str(document.get("status")), protected_item_id=_optional_text(document.get("protectedItemId")),
+        job_id=_optional_text(document.get("jobId")), error_code=_optional_text(code),
+    )
+
+
+def _optional_text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def count_by_status(outcomes: Iterable[ChildOutcome]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    return counts
+
+
 def batch_status(outcomes: Sequence[ChildOutcome]) -> ResultStatus:
     """Succeeded when every item did, Failed when none did, else PartiallySucceeded."""
     succeeded = sum(outcome.status in SUCCESSFUL for outcome in outcomes)
@@ -335,9 +383,6 @@ def summary(
     the list does not fit, the successful ones at its end are left out (``itemsOmitted``): each
     item's own result, on the results queue and in the ledger under its key, has the detail.
     """
-    counts: dict[str, int] = {}
-    for outcome in outcomes:
-        counts[outcome.status] = counts.get(outcome.status, 0) + 1
     ordered = sorted(outcomes, key=lambda outcome: outcome.status in SUCCESSFUL)
     document: dict[str, Any] = {
         "schemaVersion": RESULT_SCHEMA_VERSION,
@@ -346,7 +391,7 @@ def summary(
         "correlationId": batch.key,
         "vaultId": batch.vault.id,
         "selected": selected,
-        "counts": counts,
+        "counts": count_by_status(outcomes),
         "items": [outcome.to_json() for outcome in ordered],
         "error": error.to_json() if error else None,
         "request": batch.to_json(),

@@ -82,6 +82,8 @@ class RequestRecord:
     """The result's status once there is one."""
     result: str | None = None
     result_sent: bool = False
+    batch: str | None = None
+    """The key of the batch this request is an item of: its outcome is recorded for the batch too."""
     etag: str | None = None
 
     @property
@@ -95,7 +97,7 @@ class RequestRecord:
             "Holder": self.holder, "Phase": self.phase, "CreatedAt": self.created_at,
             "PostingSince": self.posting_since, "Pending": _bytes(self.pending), "PendingDelay": self.pending_delay,
             "NextLookAt": self.next_look_at, "JobId": self.job_id, "Status": self.status,
-            "Result": _bytes(self.result), "ResultSent": self.result_sent,
+            "Result": _bytes(self.result), "ResultSent": self.result_sent, "Batch": self.batch,
         }
 
     @classmethod
@@ -109,7 +111,7 @@ class RequestRecord:
             posting_since=_optional(f, "PostingSince", datetime), pending=_text(f, "Pending"),
             pending_delay=int(_number(f, "PendingDelay")), next_look_at=_optional(f, "NextLookAt", datetime),
             job_id=_optional(f, "JobId", str), status=_optional(f, "Status", str), result=_text(f, "Result"),
-            result_sent=f.get("ResultSent") is True, etag=stored.etag,
+            result_sent=f.get("ResultSent") is True, batch=_optional(f, "Batch", str), etag=stored.etag,
         )
 
     def moved_on(self, by: int, **changes: Any) -> RequestRecord:

@@ -43,11 +43,16 @@ def rejected(
     message_id: str | None,
     request: dict[str, Any] | None = None,
     transport: str | None = None,
+    kind: str | None = None,
 ) -> str:
-    """A ``Rejected`` result: nothing was sent to Azure; the raw text is kept so nothing is lost."""
+    """A ``Rejected`` result: nothing was sent to Azure; the raw text is kept so nothing is lost.
+
+    ``kind`` is ``batch`` for a batch request, so that its consumer knows no summary follows.
+    """
     raw_text = _raw_text(raw_message)
     document: dict[str, Any] = {
         "schemaVersion": RESULT_SCHEMA_VERSION,
+        "kind": kind,
         "status": ResultStatus.REJECTED.value,
         "correlationId": correlation_id,
         "messageId": message_id,

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from shared import backup, waiting
+from shared import backup, batchflow, waiting
 from shared.arm import ArmClient
+from shared.batches import BatchRequest, is_batch_form, parse_batch
+from shared.batchstate import is_batch_follow_up
 from shared.carry import carry
 from shared.envelopes import unwrap
 from shared.errors import ErrorInfo, PermanentError, RequestRejected, TransientError
@@ -86,18 +88,24 @@ def handle_request(body: bytes, delivery: Delivery, services: Services) -> str |
     document: dict[str, Any] | None = None
     transport: str | None = None
     fallback_id = delivery.message_id or str(uuid.uuid4())
+    batch: BatchRequest | None = None
     try:
         envelope = unwrap(body)
         document, transport = envelope.document, envelope.transport
         fallback_id = envelope.event_id or fallback_id
-        request = parse_request(document, settings=services.settings, now=now, fallback_correlation_id=fallback_id)
+        if is_batch_form(document):  # resolved into its items' requests, each of the form below
+            batch = parse_batch(document, settings=services.settings, fallback_correlation_id=fallback_id)
+        else:
+            request = parse_request(document, settings=services.settings, now=now, fallback_correlation_id=fallback_id)
     except RequestRejected as exc:
         correlation_id = _given_correlation_id(document) or fallback_id
         for_request(logger, correlation_id, None).warning("request rejected: %s", exc.info.message)
         return rejected(
             body, exc.info, now, correlation_id=correlation_id, message_id=delivery.message_id,
-            request=document, transport=transport,
+            request=document, transport=transport, kind="batch" if document and is_batch_form(document) else None,
         )
+    if batch is not None:
+        return batchflow.start(batch, body, delivery, services)
     follow_up = FollowUp(request=request, phase=Phase.TRIGGER, requested_at=now, phase_started_at=now)
     for_request(logger, request.correlation_id, request.item.label).info(
         "request accepted (%s, %s)", transport, request.properties["objectType"]
@@ -116,6 +124,8 @@ def handle_follow_up(body: bytes, delivery: Delivery, services: Services) -> str
     document: dict[str, Any] | None = None
     try:
         document = unwrap(body).document
+        if is_batch_follow_up(document):
+            return batchflow.follow(document, body, delivery, services)
         follow_up = FollowUp.from_document(document)
         # The status queue is not trusted either: a forged follow-up must not reach other vaults.
         check_allowed(follow_up.request.item, services.settings)
