@@ -1,8 +1,9 @@
 """One local stack for the whole session: Azurite, the emulator and the local host, over real sockets.
 
 The emulator runs 120 emulated seconds per real second (a default 2 min operation plus 10 min job
-take 6 s) with an inventory made of the bundled one plus items of our own (``vault-it``, and 200
-VMs in ``vault-burst``), so that tests do not share items. The host gets the app's short timings
+take 6 s) with an inventory made of the bundled one plus items of our own (``vault-it``, 200
+VMs in ``vault-burst``, and ``vault-batch``: 300 VMs, file shares and databases over seven list
+pages), so that tests do not share items. The host gets the app's short timings
 and, through the ``AzureFunctionsJobHost__`` override the local host honours, a 0.5 s idle poll
 instead of host.json's 10 s. Tests that need other app settings run a second host on queues of
 their own (``Suite.extra_host``). Before each test the emulator is reset and the main queues are
@@ -18,7 +19,7 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,9 @@ SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 RESOURCE_GROUP = "rg-backup"
 TIME_SCALE = 120
 BURST_ITEMS = 200
+BATCH_VMS = 300
+BATCH_SHARES = 12
+BATCH_DATABASES = 8
 # The app's own settings (shared/settings.py), short enough that a request ends in seconds.
 APP_TIMING = {
     "MIN_DELAY_SECONDS": "1",
@@ -96,6 +100,27 @@ def request_text(names: Mapping[str, str], correlation_id: str, **extra: Any) ->
     return json.dumps({**names, "correlationId": correlation_id, **extra})
 
 
+def batch_vault_items() -> list[dict[str, Any]]:
+    """vault-batch: VMs bvm-000… (every third on policy Gold, the rest Silver), then file shares and
+    SQL databases between them, so that every list page mixes kinds."""
+    quick = {"operation_seconds": 60, "job_seconds": 120}
+    vms = [{**{"container": vm_names("-", f"bvm-{n:03d}")["containerName"],
+               "item": vm_names("-", f"bvm-{n:03d}")["protectedItemName"]},
+            "policy": "Gold" if n % 3 == 0 else "Silver", "behaviour": quick} for n in range(BATCH_VMS)]
+    shares = [{"container": "StorageContainer;Storage;rg-it;stbatch", "item": f"AzureFileShare;bshare-{n:02d}",
+               "policy": "FileSharePolicy", "behaviour": quick} for n in range(BATCH_SHARES)]
+    databases = [{"container": "VMAppContainer;Compute;rg-it;sqlbatch", "item": f"SQLDataBase;mssqlserver;bdb-{n:02d}",
+                  "policy": "SqlPolicy", "behaviour": quick} for n in range(BATCH_DATABASES)]
+    others = shares + databases
+    every = len(vms) // len(others)
+    items: list[dict[str, Any]] = []
+    for n, entry in enumerate(vms):
+        items.append(entry)
+        if n % every == every - 1 and others:
+            items.append(others.pop(0))
+    return items + others
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
@@ -112,6 +137,7 @@ def _inventory(path: Path) -> Path:
     vaults["vault-it"] = {"items": [vm(name, behaviour) for name, behaviour in IT_ITEMS.items()]}
     burst = {"operation_seconds": 60, "job_seconds": 120}
     vaults["vault-burst"] = {"items": [vm(f"burst-{n:03d}", burst) for n in range(BURST_ITEMS)]}
+    vaults["vault-batch"] = {"items": batch_vault_items()}
     path.write_text(json.dumps(document, indent=1), encoding="utf-8")
     return path
 
@@ -303,6 +329,7 @@ class Suite:
         *,
         env: Mapping[str, str | None] | None = None,
         functions: str | None = None,
+        host_args: Sequence[str] = (),
     ) -> Iterator[ManagedProcess]:
         """A second local host on ``queues`` with other app settings (None removes a setting)."""
         name = f"{self.stack.name}-{label}"
@@ -318,6 +345,7 @@ class Suite:
         argv = [sys.executable, "-m", "devtools.funchost", "--app-root", str(REPO_ROOT), "--ready-file", str(ready)]
         if functions:
             argv += ["--functions", functions]
+        argv += list(host_args)
         log = self.stack.log_path(f"host-{label}")
         log.unlink(missing_ok=True)
         host = ManagedProcess(f"host-{label}", argv, log_path=log, env=environment, cwd=REPO_ROOT)

@@ -19,6 +19,7 @@ EXPECTED = {
     "vm-by-names.json": ("Succeeded", "AzureIaaSVMJob"),
     "vm-eventgrid.json": ("Succeeded", "AzureIaaSVMJob"),
     "invalid.json": ("Rejected", None),
+    "vm-batch.json": ("Succeeded", "batch"),
 }
 
 
@@ -44,6 +45,12 @@ def test_every_sample_reaches_its_terminal_result(suite: Suite) -> None:
         result = results[by_file[name]]
         suite.check_schema(result)
         assert result["status"] == status, (name, result)
+        if job_type == "batch":  # the summary: vault2's three web VMs, each backed up under its own key
+            assert (result["kind"], result["selected"], result["counts"]) == ("batch", 3, {"Succeeded": 3})
+            assert sorted(item["protectedItemId"].rsplit(";", 1)[1] for item in result["items"]) == [
+                "web1", "web2", "web3",
+            ]
+            continue
         if status == "Rejected":
             assert result["rawMessage"] == texts[name]
             assert result["error"]["code"] == "InvalidRequest"
@@ -60,9 +67,9 @@ def test_every_sample_reaches_its_terminal_result(suite: Suite) -> None:
     assert "/protectedItems/AzureFileShare;share1" in results[by_file["fileshare-by-id.json"]]["protectedItemId"]
     assert results[by_file["vm-eventgrid.json"]]["request"]["protectedItemName"] == "VM;iaasvmcontainerv2;rg-app;vm2"
 
-    # One backup per accepted sample, and nothing sent to Azure for the invalid one.
+    # One backup per accepted sample (three for the batch), and nothing sent to Azure for the invalid one.
     stats = suite.admin.stats()
-    assert sum(stats["triggers_by_item"].values()) == 4
+    assert sum(stats["triggers_by_item"].values()) == 7
     assert not any("secrets" in entry["path"] for entry in suite.admin.requests())
     suite.wait_until_idle(MAIN_QUEUES)
     assert all(len(found) == 1 for found in suite.results().by_id.values())

@@ -16,6 +16,8 @@ from shared.batches import (
     batch_status,
     child_document,
     child_key,
+    child_message,
+    child_request,
     is_batch_form,
     parse_batch,
     release_at,
@@ -403,3 +405,59 @@ def test_the_status_may_be_given_for_an_early_end() -> None:
                                  error=error))
 
     assert (document["status"], document["selected"]) == ("Rejected", 1001)
+
+
+# --- the published request schema -------------------------------------------------------------------
+
+
+def request_schema_errors(document: dict[str, Any]) -> list[str]:
+    from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+
+    from tests.conftest import ROOT
+
+    schema = json.loads((ROOT / "schemas" / "backup-request.schema.json").read_text(encoding="utf-8"))
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return [error.message for error in validator.iter_errors(document)]
+
+
+@pytest.mark.parametrize(
+    "select",
+    [{}, {"backupManagementType": "AzureIaasVM"}, {"friendlyNames": ["a", "b"], "policyName": "Gold"},
+     {"friendlyNamePattern": "web-*"}],
+)
+def test_the_request_schema_takes_the_batch_forms_the_app_takes(select: dict[str, Any]) -> None:
+    document = batch_document(select=select, retentionDays=5, properties={"backupType": "Full"})
+
+    parse_batch(document, settings=SETTINGS, fallback_correlation_id="m")
+    assert request_schema_errors(document) == []
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"select": {"backupManagementType": "MAB"}},
+        {"select": {"friendlyNames": []}},
+        {"select": {"name": "x"}},
+        {"properties": {"objectType": "IaasVMBackupRequest"}},
+        {"correlationId": "x" * 101},
+        {"containerName": "IaasVMContainer;x"},
+        {"batch": "other"},
+    ],
+)
+def test_the_request_schema_refuses_what_the_app_refuses(changes: dict[str, Any]) -> None:
+    document = batch_document(**changes)
+
+    with pytest.raises(RequestRejected):
+        parse_batch(document, settings=SETTINGS, fallback_correlation_id="m")
+    assert request_schema_errors(document) != []
+
+
+def test_an_item_s_request_message_is_a_request_the_schema_takes() -> None:
+    parent = batch(retentionDays=3)
+    request = child_request(parent, vm("vm1"), settings=SETTINGS, requested_at=NOW)
+
+    document = json.loads(child_message(request))
+
+    assert request_schema_errors(document) == []
+    assert parse_request(document, settings=SETTINGS, now=NOW + timedelta(hours=5),
+                         fallback_correlation_id="x") == request  # the same request however late it runs
