@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from shared.backup import (
-    Continue,
     Decision,
     Finish,
     after_job,
@@ -24,13 +23,14 @@ from shared.followup import FollowUp, Phase
 from shared.results import ResultStatus
 from shared.statuses import JobSnapshot, JobStatus, OperationSnapshot, OperationStatus
 from tests.unit.builders import NOW, follow_up, make_settings
+from tests.unit.decisions import assert_entered, continued, ended
 
 DEFAULTS = make_settings()
 LATER = NOW + timedelta(minutes=7)
 AO_URL = "https://management.azure.com/subscriptions/x/operationsStatus/1"
 LOCATION = "https://management.azure.com/subscriptions/x/operationResults/1"
 REFUSED = ErrorInfo("UserErrorGuestAgentStatusUnavailable", "VM agent is unable to communicate with the service.")
-IN_PROGRESS = sorted(IN_PROGRESS_CODES)
+IN_PROGRESS = ["SystemBackupOperationInProgress", "UserErrorBackupOperationInProgress"]
 
 
 def busy(code: str) -> ErrorInfo:
@@ -49,28 +49,11 @@ def in_flight(phase: Phase, **changes: Any) -> FollowUp:
     return follow_up(phase).advance(**{**base, **changes})
 
 
-def continued(decision: Decision) -> Continue:
-    assert isinstance(decision, Continue), decision
-    return decision
-
-
-def ended(decision: Decision) -> Finish:
-    assert isinstance(decision, Finish), decision
-    return decision
-
-
 def assert_waits_clean(decision: Decision, before: FollowUp, now: datetime = LATER) -> None:
     """The WAIT phase, started now, with nothing of the refused attempt left in it."""
-    waiting = continued(decision)
-    assert waiting.delay_seconds == DEFAULTS.min_delay_seconds
-    after = waiting.follow_up
-    assert after.phase is Phase.WAIT
-    assert after.phase_started_at == now
+    after = assert_entered(decision, Phase.WAIT, before, now, DEFAULTS.min_delay_seconds)
     assert (after.async_operation_url, after.location_url, after.job_id) == (None, None, None)
     assert (after.triggered_at, after.trigger_uncertain_since) == (None, None)
-    assert (after.attempt, after.polls, after.throttled, after.last_error, after.deadline) == (0, 0, 0, None, None)
-    assert (after.waiting_for_key, after.waiting_for_job, after.joining) == (None, None, False)
-    assert (after.request, after.requested_at, after.step) == (before.request, before.requested_at, before.step)
 
 
 # --- wait_for_running_backup ---------------------------------------------------------------
@@ -175,7 +158,7 @@ def test_a_post_refused_for_another_reason_fails() -> None:
 
 
 def test_only_the_two_documented_codes_mean_in_progress() -> None:
-    assert {"UserErrorBackupOperationInProgress", "SystemBackupOperationInProgress"} == IN_PROGRESS_CODES
+    assert set(IN_PROGRESS) == IN_PROGRESS_CODES
 
 
 # --- job_poll_interval, Finish.joined --------------------------------------------------------

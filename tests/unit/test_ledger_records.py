@@ -370,9 +370,11 @@ def test_request_keys_are_case_sensitive_and_item_keys_are_not() -> None:
     assert item_key(ITEM) != item_key(item_id("fileshare"))
 
 
-def test_a_request_and_an_item_never_share_a_record() -> None:
-    assert request_key(ITEM) != item_key(ITEM)
-    assert request_key(ITEM).partition != item_key(ITEM).partition
+@pytest.mark.parametrize("key", [ITEM, ITEM.lower()])
+def test_a_request_and_an_item_never_share_a_record(key: str) -> None:
+    # A correlation id spelled like an item id must not land on the item's record.
+    assert request_key(key) != item_key(key)
+    assert request_key(key).partition != item_key(key).partition
 
 
 # --- the retention sweep -------------------------------------------------------------------
@@ -404,7 +406,10 @@ def test_the_sweep_deletes_old_records_in_bounded_batches_at_most_once_per_inter
     assert sorted(store.keys(), key=str) == sorted((request_key(f"recent-{i}") for i in range(5)), key=str)
 
 
-@pytest.mark.parametrize(("age", "kept"), [(timedelta(days=30, seconds=1), False), (timedelta(days=29), True)])
+@pytest.mark.parametrize(
+    ("age", "kept"),
+    [(timedelta(days=30, seconds=1), False), (timedelta(days=30, seconds=-1), True), (timedelta(days=1), True)],
+)
 def test_the_sweep_keeps_what_changed_within_the_retention(age: timedelta, kept: bool) -> None:
     ledger, store, _ = aged_ledger(1, 0, age=age)
 

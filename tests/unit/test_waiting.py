@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from shared.backup import Continue, Decision, Finish
+from shared.backup import Decision
 from shared.errors import ErrorInfo
 from shared.followup import FollowUp, Phase
 from shared.ledger import Fingerprint, RequestRecord
@@ -17,6 +17,7 @@ from shared.results import ResultStatus, finished
 from shared.statuses import JobSnapshot, JobStatus
 from shared.waiting import after_running_job_lookup, after_watched_job, after_watched_request
 from tests.unit.builders import NOW, backup_request, follow_up, make_settings, result_of
+from tests.unit.decisions import assert_entered, continued, ended
 
 DEFAULTS = make_settings()
 OWNER_KEY = "owner-key"
@@ -55,26 +56,9 @@ def owner(
     return replace(running, phase="finished", status=status.value, result=text, result_sent=True)
 
 
-def continued(decision: Decision) -> Continue:
-    assert isinstance(decision, Continue), decision
-    return decision
-
-
-def ended(decision: Decision) -> Finish:
-    assert isinstance(decision, Finish), decision
-    return decision
-
-
 def assert_triggers_now(decision: Decision, before: FollowUp, now: datetime = NOW) -> None:
-    """The wait is over: a clean TRIGGER phase, at the floor delay, same request and step."""
-    following = continued(decision)
-    assert following.delay_seconds == DEFAULTS.min_delay_seconds
-    after = following.follow_up
-    assert after.phase is Phase.TRIGGER
-    assert after.phase_started_at == now
-    assert (after.polls, after.attempt, after.throttled, after.deadline) == (0, 0, 0, None)
-    assert (after.waiting_for_key, after.waiting_for_job, after.joining) == (None, None, False)
-    assert (after.request, after.requested_at, after.step) == (before.request, before.requested_at, before.step)
+    """The wait is over: a clean TRIGGER phase at the floor delay."""
+    assert_entered(decision, Phase.TRIGGER, before, now, DEFAULTS.min_delay_seconds)
 
 
 # --- after_watched_request: the owner still runs ---------------------------------------------
