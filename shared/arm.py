@@ -21,12 +21,15 @@ from shared.errors import ArmProtocolError, ErrorInfo, json_objects
 from shared.messages import BackupRequest, parse_instant
 from shared.settings import Settings
 from shared.statuses import JobSnapshot, OperationSnapshot, read_job, read_operation
+from shared.targeting import BackupStatus, ResourceTarget, read_backup_status, read_location
 from shared.workloads import Workload
 
-__all__ = ["USER_AGENT", "Accepted", "ArmClient", "LocationSnapshot"]
+__all__ = ["COMPUTE_API_VERSION", "USER_AGENT", "Accepted", "ArmClient", "LocationSnapshot"]
 
 _JOB_LIST_PAGES = 5
 _JOB_FILTER_TIME = "%Y-%m-%d %I:%M:%S %p"  # the format the az CLI and the REST examples use
+# Only the VM's location is read, which every version returns; this one is served in all three clouds.
+COMPUTE_API_VERSION = "2024-07-01"
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class LocationSnapshot:
 
 
 class ArmClient:
-    """Backups - Trigger, its async operation, and backup jobs, for one ARM endpoint."""
+    """Backups - Trigger, its async operation, backup jobs, and finding a VM's item, for one ARM endpoint."""
 
     def __init__(
         self,
@@ -128,9 +131,40 @@ class ArmClient:
             url = next_link if isinstance(next_link, str) and next_link else None
         return None
 
+    def vm_location(self, target: ResourceTarget) -> str:
+        """The region of the target's VM (Virtual Machines - Get; needs read access to the VM)."""
+        url = self._transport.url(target.resource.path, COMPUTE_API_VERSION)
+        answer = self._transport.call("GET", url, _target_scope(target))
+        if answer.status != 200:
+            raise self._transport.error(answer, "GET virtualMachines")
+        location = read_location(answer.json())
+        if location is None:
+            raise ArmProtocolError(ErrorInfo(
+                "UnexpectedResource", "the VM's GET named no region in 'location'", http_status=answer.status,
+                request_id=answer.request_id,
+            ))
+        return location
+
+    def backup_status(self, target: ResourceTarget, location: str) -> BackupStatus:
+        """Backup Status - Get: which vault and item protect the target's VM, if any."""
+        subscription = encode_segment(target.resource.subscription_id)
+        path = (
+            f"/subscriptions/{subscription}/providers/Microsoft.RecoveryServices"
+            f"/locations/{encode_segment(location)}/backupStatus"
+        )
+        body = {"resourceId": target.resource.id, "resourceType": "VM"}
+        answer = self._transport.call("POST", self._transport.url(path), _target_scope(target), body=body)
+        if answer.status != 200:
+            raise self._transport.error(answer, "POST backupStatus")
+        return read_backup_status(answer.json())
+
 
 def _scope(request: BackupRequest) -> CallScope:
     return CallScope(request.item.subscription_id, request.correlation_id, request.item.label)
+
+
+def _target_scope(target: ResourceTarget) -> CallScope:
+    return CallScope(target.resource.subscription_id, target.correlation_id, target.label)
 
 
 def _matching_job_id(job: object, request: BackupRequest, window_start: datetime) -> str | None:

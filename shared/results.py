@@ -99,18 +99,20 @@ def finished(
     error: ErrorInfo | None = None,
     job: dict[str, Any] | None = None,
 ) -> str:
-    """The result of a request that got past validation."""
-    request = follow_up.request
+    """The result of a request that got past validation (by resource id: also one its vault was refused)."""
+    request, target = follow_up.request, follow_up.target
     document: dict[str, Any] = {
         "schemaVersion": RESULT_SCHEMA_VERSION,
         "status": status.value,
-        "correlationId": request.correlation_id,
-        "protectedItemId": request.item.id,
+        "correlationId": follow_up.correlation_id,
+        "resourceId": target.resource.id if target else None,
+        "protectedItemId": request.item.id if request else None,
         "jobId": follow_up.job_id,
         "job": job,
         "error": error.to_json() if error else None,
         "lastState": follow_up.last_state if status is ResultStatus.TIMED_OUT else None,
-        "request": request.to_json(),
+        "request": request.to_json() if request else target.to_json() if target else None,
+        **(_kept_raw_message(follow_up) if status is ResultStatus.REJECTED else {}),
         "timings": _without_nulls({
             "requestedAt": format_instant(follow_up.requested_at),
             "triggeredAt": format_instant(follow_up.triggered_at),
@@ -119,6 +121,11 @@ def finished(
         }),
     }
     return _fitted(document)
+
+
+def _kept_raw_message(follow_up: FollowUp) -> dict[str, Any]:
+    """What a follow-up kept of the producer's message, for a request refused after it was resolved."""
+    return {"rawMessage": follow_up.raw_message or "", "rawMessageTruncated": follow_up.raw_message_truncated or None}
 
 
 def _raw_text(raw_message: bytes | str) -> str:

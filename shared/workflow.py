@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from shared import backup
+from shared import backup, resolution
 from shared.arm import ArmClient
+from shared.armevents import ArmEvent
 from shared.envelopes import unwrap
 from shared.errors import ErrorInfo, PermanentError, RequestRejected, TransientError
 from shared.followup import FollowUp, Phase
@@ -25,6 +26,7 @@ from shared.messages import check_allowed, is_correlation_id, parse_request
 from shared.queues import MessageSender
 from shared.results import finished, rejected, unreadable_follow_up
 from shared.settings import Settings
+from shared.targeting import ResourceTarget, check_subscription_allowed, is_resource_form, parse_target
 
 __all__ = ["Delivery", "Services", "handle_follow_up", "handle_request"]
 
@@ -83,7 +85,11 @@ def handle_request(body: bytes, delivery: Delivery, services: Services) -> str |
         envelope = unwrap(body)
         document, transport = envelope.document, envelope.transport
         fallback_id = envelope.event_id or fallback_id
-        request = parse_request(document, settings=services.settings, now=now, fallback_correlation_id=fallback_id)
+        event = ArmEvent.of(envelope)
+        if event is not None:
+            document = event.summary()  # what the result of an ignored event echoes: never its claims
+            document = event.backup_request()
+        follow_up = _first_follow_up(document, body, now, fallback_id, services.settings)
     except RequestRejected as exc:
         correlation_id = _given_correlation_id(document) or fallback_id
         for_request(logger, correlation_id, None).warning("request rejected: %s", exc.info.message)
@@ -91,13 +97,24 @@ def handle_request(body: bytes, delivery: Delivery, services: Services) -> str |
             body, exc.info, now, correlation_id=correlation_id, message_id=delivery.message_id,
             request=document, transport=transport,
         )
-    follow_up = FollowUp(request=request, phase=Phase.TRIGGER, requested_at=now, phase_started_at=now)
     if delivery.redelivered:
         follow_up = follow_up.advance(trigger_uncertain_since=delivery.insertion_time or now)
-    for_request(logger, request.correlation_id, request.item.label).info(
-        "request accepted (%s, %s)", transport, request.properties["objectType"]
+    for_request(logger, follow_up.correlation_id, follow_up.label).info(
+        "request accepted (%s, %s)", transport, follow_up.phase.value
     )
     return _run(follow_up, services)
+
+
+def _first_follow_up(
+    document: dict[str, Any], body: bytes, now: datetime, fallback_id: str, settings: Settings
+) -> FollowUp:
+    """A valid request's first step: the trigger, or for a request by resource id, finding its item."""
+    if is_resource_form(document):
+        target = parse_target(document, settings=settings, now=now, fallback_correlation_id=fallback_id)
+        follow_up = FollowUp(request=None, phase=Phase.RESOLVE, requested_at=now, phase_started_at=now, target=target)
+        return follow_up.keeping_raw_message(body.decode("utf-8", "replace"))
+    request = parse_request(document, settings=settings, now=now, fallback_correlation_id=fallback_id)
+    return FollowUp(request=request, phase=Phase.TRIGGER, requested_at=now, phase_started_at=now)
 
 
 def handle_follow_up(body: bytes, delivery: Delivery, services: Services) -> str | None:
@@ -107,22 +124,28 @@ def handle_follow_up(body: bytes, delivery: Delivery, services: Services) -> str
         document = unwrap(body).document
         follow_up = FollowUp.from_document(document)
         # The status queue is not trusted either: a forged follow-up must not reach other vaults.
-        check_allowed(follow_up.request.item, services.settings)
+        if follow_up.request is not None:
+            check_allowed(follow_up.request.item, services.settings)
+        if follow_up.target is not None:
+            check_subscription_allowed(follow_up.target.resource, services.settings)
     except RequestRejected as exc:
         correlation_id = _given_correlation_id(document)
         logger.error("[%s] unreadable follow-up %s: %s", correlation_id, delivery.message_id, exc.info.message)
         return unreadable_follow_up(
             body, exc.info, now, correlation_id=correlation_id, message_id=delivery.message_id
         )
-    if follow_up.phase is Phase.TRIGGER and delivery.redelivered and follow_up.trigger_uncertain_since is None:
+    # An earlier invocation of a resolving follow-up may have gone on to trigger: look before posting.
+    may_have_posted = follow_up.phase in {Phase.RESOLVE, Phase.TRIGGER}
+    if may_have_posted and delivery.redelivered and follow_up.trigger_uncertain_since is None:
         follow_up = follow_up.advance(trigger_uncertain_since=delivery.insertion_time or follow_up.requested_at)
     return _run(follow_up, services)
 
 
 def _run(follow_up: FollowUp, services: Services) -> str | None:
     decision = _step(follow_up, services)
-    request = decision.follow_up.request
-    log = for_request(logger, request.correlation_id, request.item.label)
+    if isinstance(decision, resolution.Proceed):
+        return _run(decision.follow_up, services)
+    log = for_request(logger, decision.follow_up.correlation_id, decision.follow_up.label)
     if isinstance(decision, backup.Continue):
         next_step = backup.stamp_deadline(decision.follow_up, services.settings)
         services.sender.send(services.settings.status_queue, next_step.to_text(), decision.delay_seconds)
@@ -138,9 +161,13 @@ def _run(follow_up: FollowUp, services: Services) -> str | None:
     return finished(decision.follow_up, decision.status, services.clock(), error=decision.error, job=decision.job)
 
 
-def _step(follow_up: FollowUp, services: Services) -> backup.Decision:
-    arm, settings, request = services.arm, services.settings, follow_up.request
+def _step(follow_up: FollowUp, services: Services) -> backup.Decision | resolution.Proceed:
+    arm, settings, request, target = services.arm, services.settings, follow_up.request, follow_up.target
     try:
+        if request is None:  # a request by resource id whose item is not known yet
+            if follow_up.phase is Phase.RESOLVE and target is not None:
+                return _resolve(follow_up, target, services)
+            raise _nothing_to_follow()
         match follow_up.phase:
             case Phase.TRIGGER:
                 since = backup.look_before_posting_since(follow_up)
@@ -162,7 +189,7 @@ def _step(follow_up: FollowUp, services: Services) -> backup.Decision:
                 since = follow_up.triggered_at or follow_up.requested_at
                 found = arm.find_backup_job(request, since)
                 return backup.after_job_lookup(follow_up, found, services.clock(), settings)
-            case Phase.JOB:
+            case Phase.JOB if follow_up.job_id is not None:
                 job, retry_after = arm.job(request, follow_up.job_id)
                 return backup.after_job(follow_up, job, retry_after, services.clock(), settings)
     except TransientError as exc:
@@ -170,6 +197,13 @@ def _step(follow_up: FollowUp, services: Services) -> backup.Decision:
     except PermanentError as exc:
         return backup.after_permanent(follow_up, exc)
     raise AssertionError(f"unhandled phase {follow_up.phase}")  # pragma: no cover - match is exhaustive
+
+
+def _resolve(follow_up: FollowUp, target: ResourceTarget, services: Services) -> backup.Decision | resolution.Proceed:
+    """Phase.RESOLVE: which vault and item protect the VM (the VM's GET first when no location was given)."""
+    location = target.location or services.arm.vm_location(target)
+    status = services.arm.backup_status(target, location)
+    return resolution.after_backup_status(follow_up, location, status, services.clock(), services.settings)
 
 
 def _nothing_to_follow() -> PermanentError:
