@@ -84,7 +84,9 @@ def handle_request(body: bytes, delivery: Delivery, services: Services) -> str |
     try:
         envelope = unwrap(body)
         document, transport = envelope.document, envelope.transport
-        fallback_id = envelope.event_id or fallback_id
+        # An event's id keys its request only if it is fit to be one (it travels in logs and results).
+        if envelope.event_id is not None and is_correlation_id(envelope.event_id):
+            fallback_id = envelope.event_id
         event = ArmEvent.of(envelope)
         if event is not None:
             document = event.summary()  # what the result of an ignored event echoes: never its claims

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -365,3 +366,28 @@ def test_an_arm_event_with_a_hostile_subject_is_rejected_without_a_call() -> Non
 
     assert (result["error"]["code"], result["error"]["target"]) == ("InvalidRequest", "data.resourceUri")
     assert result["correlationId"] == "evt-arm-1"
+
+
+# --- keys and log lines from outside -------------------------------------------------------
+
+
+@pytest.mark.parametrize("event_id", ["", "has space", "line\nbreak", "tab\t", "é", "x" * 201, "\u202e"])
+def test_an_event_id_unfit_to_be_a_key_leaves_the_key_to_the_message_id(event_id: str) -> None:
+    event = json.loads(event_grid())
+    event["id"] = event_id
+
+    walked = walk(json.dumps(event).encode(), script(), delivery=Delivery("msg-7", 1, NOW))
+
+    assert (walked.result["status"], walked.result["correlationId"]) == ("Succeeded", "msg-7")
+
+
+@pytest.mark.parametrize("key", ["%2F", "%s%s%d", "100%", "%(name)s"])
+def test_keys_with_percent_signs_are_logged_as_text(key: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    event = json.loads(event_grid())
+    event["id"] = key
+
+    walked = walk(json.dumps(event).encode(), script())
+
+    assert walked.result["correlationId"] == key
+    assert any(record.getMessage().startswith(f"[{key}] request accepted") for record in caplog.records)
