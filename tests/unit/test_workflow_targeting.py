@@ -31,7 +31,8 @@ from tests.unit.builders import (
     vm_id,
 )
 from tests.unit.test_armevents import ACTION, OWN_TRIGGER, cloud_event, event_grid
-from tests.unit.test_workflow import JOB_ID, STATUS_QUEUE, accepted, ended_job, follow_up_of, op_reply, walk
+from tests.unit.test_workflow import STATUS_QUEUE, follow_up_of, walk
+from tests.unit.test_workflow import script as item_script
 
 VM_BODY = {"id": vm_id(), "name": "v1win2012r", "location": "westeurope"}
 NOT_PROTECTED = {"protectionStatus": "NotProtected", "errorCode": "UserErrorVmNotProtected",
@@ -45,14 +46,10 @@ def script(
     post: list[Reply] | None = None,
     job_lists: list[Reply] | None = None,
 ) -> FakeTransport:
-    request = backup_request()
-    transport = FakeTransport()
+    """The walk of a request by names, behind the VM's GET and Backup Status - Get."""
+    transport = item_script(backup_request(), post=post, job_lists=job_lists)
     transport.on("GET", r"/virtualMachines/", *(vm or [Reply(200, body=VM_BODY)]))
     transport.on("POST", r"/backupStatus\?", *(status or [Reply(200, body=backup_status_body())]))
-    transport.on("POST", r"/backup\?", *(post or [accepted(request)]))
-    transport.on("GET", r"/operationsStatus/", op_reply("Succeeded", job_id=JOB_ID))
-    transport.on("GET", r"/backupJobs/[^?]+\?", Reply(200, body=ended_job("Completed")))
-    transport.on("GET", r"/backupJobs\?", *(job_lists or [Reply(200, body={"value": []})]))
     return transport
 
 
