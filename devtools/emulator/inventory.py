@@ -146,7 +146,12 @@ class Inventory:
         self._items = {_vault_key(v): list(items) for v, items in vaults.items()}
         self._subscriptions = {v.subscription.lower() for v in vaults}
         self._groups = {(v.subscription.lower(), v.resource_group.lower()) for v in vaults}
-        protected = [vm for items in vaults.values() for vm in map(protected_machine, items) if vm is not None]
+        self._protecting: dict[str, list[Item]] = {}
+        for item in (item for items in vaults.values() for item in items):
+            vm = protected_machine(item)
+            if vm is not None:
+                self._protecting.setdefault(vm.id.lower(), []).append(item)
+        protected = [vm for items in self._protecting.values() if (vm := protected_machine(items[0])) is not None]
         # Listed machines win over the ones items imply: a VM listed elsewhere is one no vault there protects.
         self._machines = {_machine_key(vm): vm for vm in (*protected, *machines)}
 
@@ -211,8 +216,7 @@ class Inventory:
 
     def items_protecting(self, resource_id: str) -> list[Item]:
         """The VM items whose VM has this id (compared case-insensitively), in any vault."""
-        return [item for item in self if (vm := protected_machine(item)) is not None and vm.id.lower() ==
-                resource_id.lower()]
+        return list(self._protecting.get(resource_id.lower(), ()))
 
     def __iter__(self) -> Iterator[Item]:
         for items in self._items.values():
