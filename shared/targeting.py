@@ -193,12 +193,14 @@ def _spelled(name: str | None, prefix: str) -> str | None:
 
 
 def _not_protected(target: ResourceTarget, location: str, status: BackupStatus) -> ErrorInfo:
-    service_said = status.error_code is not None and status.error_code.lower() != "success"
-    message = (status.error_message if service_said else None) or (
+    # Beside errorCode "Success" the message is a placeholder (GetBackupStatus.json says "ErrorMessage").
+    succeeded = status.error_code is not None and status.error_code.lower() == "success"
+    message = (None if succeeded else status.error_message) or (
         f"{target.resource.id} is not protected by a Recovery Services vault in {location}"
         f" (protectionStatus {status.protection_status})"
     )
-    details = ({"code": status.error_code, "message": status.error_message or ""},) if service_said else ()
+    coded = status.error_code is not None and not succeeded
+    details = ({"code": status.error_code, "message": status.error_message or ""},) if coded else ()
     return ErrorInfo(NOT_PROTECTED, message, target="resourceId", details=details)
 
 

@@ -122,7 +122,8 @@ def test_not_protected_and_missing_vms_fail_without_a_trigger(suite: Suite) -> N
         assert result["status"] == "Failed", result
         assert "protectedItemId" not in result
     assert results[unprotected]["error"]["code"] == "NotProtected"
-    assert "vm-unprotected" in results[unprotected]["error"]["message"]  # the service's own message
+    message = results[unprotected]["error"]["message"]
+    assert "vm-unprotected" in message and "by any vault in region" in message  # the emulator's own words
     assert (results[missing]["error"]["code"], results[missing]["error"]["httpStatus"]) == ("ResourceNotFound", 404)
     assert sorted(arm_calls(suite)) == ["backup_status", "vm_get"]
     assert suite.admin.stats()["triggers_by_item"] == {}

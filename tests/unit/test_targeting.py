@@ -259,6 +259,18 @@ def test_not_protected(changes: dict[str, Any]) -> None:
     assert info.details == ()
 
 
+@pytest.mark.parametrize(("code", "used"), [(None, True), ("Success", False), ("success", False)])
+def test_a_message_without_a_code_is_the_services_and_beside_success_a_placeholder(code: str | None,
+                                                                                   used: bool) -> None:
+    answer = status(protectionStatus="NotProtected", vaultId=None, errorCode=code, errorMessage="Not in a vault.")
+
+    with pytest.raises(ResourceNotProtected) as caught:
+        resolve(resource_target(), "westeurope", answer)
+
+    assert (caught.value.info.message == "Not in a vault.") is used
+    assert caught.value.info.details == ()
+
+
 def test_not_protected_carries_the_services_own_message() -> None:
     answer = status(protectionStatus="NotProtected", vaultId=None, errorCode="UserErrorVmNotProtected",
                     errorMessage="The VM is not protected.")
