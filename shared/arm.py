@@ -98,11 +98,12 @@ class ArmClient:
             raise self._transport.error(answer, "GET backupJobs")
         return read_job(job_id, answer.json()), answer.retry_after
 
-    def find_backup_job(self, request: BackupRequest, since: datetime) -> str | None:
+    def find_backup_job(self, request: BackupRequest, since: datetime, *, running: bool = False) -> str | None:
         """The id of a backup job of this item that started at or after ``since``, if ARM lists one.
 
         Used before a trigger is sent again when an earlier POST may have reached ARM unseen:
-        a second trigger would cost one of the item's few on-demand backups of the day.
+        a second trigger would cost one of the item's few on-demand backups of the day; and,
+        with ``running``, to find the backup Azure says is in progress, to wait for its end.
         """
         window_start = since - timedelta(minutes=5)  # allow for clock skew between us and the service
         # The end of the window only has to lie past any job started so far; a day leaves room for
@@ -113,6 +114,7 @@ class ArmClient:
             "$filter": (
                 f"operation eq 'Backup' and startTime eq '{window_start.strftime(_JOB_FILTER_TIME)}'"
                 f" and endTime eq '{window_end.strftime(_JOB_FILTER_TIME)}'"
+                + (" and status eq 'InProgress'" if running else "")
             ),
         }
         url: str | None = f"{self._settings.arm_endpoint}{request.item.vault_path}/backupJobs?{urlencode(query)}"

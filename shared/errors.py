@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "DAILY_LIMIT_CODES",
+    "IN_PROGRESS_CODES",
     "ArmProtocolError",
     "ArmRejected",
     "ArmThrottled",
@@ -44,6 +46,11 @@ __all__ = [
 
 
 _MAX_FIELD_CHARS = 100
+
+IN_PROGRESS_CODES = frozenset({"UserErrorBackupOperationInProgress", "SystemBackupOperationInProgress"})
+"""Another backup of the item is running: wait for it or join it, never fail for it."""
+DAILY_LIMIT_CODES = frozenset({"CloudDosAbsoluteLimitReached", "CloudDosAbsoluteLimitReachedWithRetry"})
+"""The item's on-demand backups for the UTC day are used up: try again after midnight UTC."""
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,8 @@ class Phase(Enum):
     """Poll the trigger's async operation until it names the job or fails."""
     JOB = "job"
     """Poll the backup job until it ends."""
+    WAIT = "wait"
+    """Another backup of the item is running: watch it (a ledger key or a job), then join or trigger."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,16 @@ class FollowUp:
     deadline: datetime | None = None
     """When this phase gives up, fixed when the phase began: a later change of settings does not
     move the deadline of work already in flight. None until stamped (see ``backup.stamp_deadline``)."""
+    step: int = 0
+    """The ledger version this message carries the request forward from (see ``shared.ledger_rules``)."""
+    ledger_etag: str | None = None
+    """The ETag the ledger entry had when this message was sent: lets the next step write without a read."""
+    waiting_for_key: str | None = None
+    """WAIT: the ledger key whose backup of the same item is running."""
+    waiting_for_job: str | None = None
+    """WAIT: the id of a job of the item that Azure says is running (started outside this app)."""
+    joining: bool = False
+    """WAIT on a key: report that request's job as this one's (same properties) instead of triggering after it."""
     target: ResourceTarget | None = None
     """The request as given by resource id, kept after resolution so that the result names the VM."""
     raw_message: str | None = field(default=None, repr=False)
@@ -70,6 +82,13 @@ class FollowUp:
     def __post_init__(self) -> None:
         if self.request is None and (self.phase is not Phase.RESOLVE or self.target is None):
             raise ValueError("a follow-up names its request, or its target while resolving")
+
+    @property
+    def backup_request(self) -> BackupRequest:
+        """The request as sent to Azure: every phase but ``RESOLVE`` has one (the ledger works on it)."""
+        if self.request is None:
+            raise ValueError(f"the follow-up of {self.correlation_id!r} has not resolved its item yet")
+        return self.request
 
     @property
     def correlation_id(self) -> str:
@@ -88,11 +107,12 @@ class FollowUp:
         return replace(self, **changes)
 
     def enter(self, phase: Phase, now: datetime, **changes: Any) -> FollowUp:
-        """The same request in a new phase, with its counters reset."""
-        return replace(
-            self, phase=phase, phase_started_at=now, attempt=0, polls=0, throttled=0, last_error=None, deadline=None,
-            **changes,
-        )
+        """The same request in a new phase, with its counters and what it waited for reset."""
+        reset: dict[str, Any] = {
+            "phase": phase, "phase_started_at": now, "attempt": 0, "polls": 0, "throttled": 0, "last_error": None,
+            "deadline": None, "waiting_for_key": None, "waiting_for_job": None, "joining": False,
+        }
+        return replace(self, **(reset | changes))
 
     def to_text(self) -> str:
         document: dict[str, Any] = {
@@ -116,6 +136,11 @@ class FollowUp:
             "lastError": self.last_error.to_json() if self.last_error else None,
             "lastState": self.last_state,
             "deadline": format_instant(self.deadline),
+            "step": self.step,
+            "ledgerEtag": self.ledger_etag,
+            "waitingForKey": self.waiting_for_key,
+            "waitingForJob": self.waiting_for_job,
+            "joining": self.joining or None,
         }
         return json.dumps({key: value for key, value in document.items() if value is not None}, separators=(",", ":"))
 
@@ -148,6 +173,13 @@ class FollowUp:
             last_error=ErrorInfo.from_json(last_error) if isinstance(last_error, dict) else None,
             last_state=last_state if isinstance(last_state, dict) else None,
             deadline=_optional_instant(document, "deadline"),
+            step=_count(document, "step"),
+            ledger_etag=_text(document, "ledgerEtag"),
+            waiting_for_key=_text(document, "waitingForKey"),
+            waiting_for_job=None if document.get("waitingForJob") is None else validate_name(
+                "waitingForJob", document["waitingForJob"]
+            ),
+            joining=document.get("joining") is True,
             target=target,
             raw_message=_text(document, "rawMessage") if phase is Phase.RESOLVE else None,
             raw_message_truncated=document.get("rawMessageTruncated") is True,

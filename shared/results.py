@@ -10,9 +10,10 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from shared.errors import ErrorInfo
+from shared.errors import DAILY_LIMIT_CODES, ErrorInfo
 from shared.followup import FollowUp
 from shared.messages import format_instant
+from shared.timing import next_utc_midnight
 
 __all__ = ["RESULT_SCHEMA_VERSION", "ResultStatus", "finished", "rejected", "unreadable_follow_up"]
 
@@ -98,9 +99,15 @@ def finished(
     *,
     error: ErrorInfo | None = None,
     job: dict[str, Any] | None = None,
+    joined: str | None = None,
 ) -> str:
-    """The result of a request that got past validation (by resource id: also one its vault was refused)."""
+    """The result of a request that got past validation (by resource id: also one whose vault was refused).
+
+    ``joined`` names the ledger key whose backup this request reported as its own; a daily
+    limit error says when the item may be backed up again (``retryAt``, the next UTC midnight).
+    """
     request, target = follow_up.request, follow_up.target
+    retry_at = next_utc_midnight(now) if error is not None and error.code in DAILY_LIMIT_CODES else None
     document: dict[str, Any] = {
         "schemaVersion": RESULT_SCHEMA_VERSION,
         "status": status.value,
@@ -108,8 +115,10 @@ def finished(
         "resourceId": target.resource.id if target else None,
         "protectedItemId": request.item.id if request else None,
         "jobId": follow_up.job_id,
+        "joined": joined,
         "job": job,
         "error": error.to_json() if error else None,
+        "retryAt": format_instant(retry_at),
         "lastState": follow_up.last_state if status is ResultStatus.TIMED_OUT else None,
         "request": request.to_json() if request else target.to_json() if target else None,
         **(_kept_raw_message(follow_up) if status is ResultStatus.REJECTED else {}),

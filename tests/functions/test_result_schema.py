@@ -61,7 +61,7 @@ def test_failed_before_trigger_matches_the_schema_apart_from_the_known_deviation
 def test_failed_before_trigger_result_validates_strictly() -> None:
     require_result_schema()
     app = App()
-    app.transport.on("POST", POST_BACKUP, cloud_error(409, "UserErrorBackupOperationInProgress", "busy"))
+    app.transport.on("POST", POST_BACKUP, cloud_error(409, "UserErrorRequestDisallowedByPolicy", "denied"))
     result = app.run(json.dumps(VM_NAMES))
 
     check_result_schema(result, tolerate_known=False)

@@ -46,8 +46,8 @@ OPERATION = load_example("ProtectedItemOperationStatus.json")["responses"]["200"
 JOB = load_example("GetJobDetails.json")["responses"]["200"]["body"]
 JOB_ID = OPERATION["properties"]["jobId"]
 STATUS_QUEUE = "backup-status"
-BUSY = {"code": "UserErrorBackupOperationInProgress",
-        "message": "Taking snapshot is not allowed as a backup is already in progress."}
+REFUSED = {"code": "UserErrorGuestAgentStatusUnavailable",
+           "message": "VM agent is unable to communicate with the Azure Backup Service."}
 
 
 def request_body(kind: str = "vm", **changes: Any) -> bytes:
@@ -599,17 +599,17 @@ def test_completed_with_warnings() -> None:
 
 
 def test_a_failed_operation() -> None:
-    transport = script(parsed(), operations=[op_reply("Failed", error=BUSY)])
+    transport = script(parsed(), operations=[op_reply("Failed", error=REFUSED)])
 
     result = walk(request_body(), transport).result
 
     assert result["status"] == "Failed"
-    assert result["error"] == BUSY
+    assert result["error"] == REFUSED
     assert "jobId" not in result
 
 
 def test_a_post_refused_by_arm_fails_at_once_with_its_cloud_error() -> None:
-    transport = script(parsed(), post=[Reply(409, body={"error": {**BUSY, "target": "item"}}, headers={
+    transport = script(parsed(), post=[Reply(409, body={"error": {**REFUSED, "target": "item"}}, headers={
         "x-ms-request-id": "req-409", "x-ms-correlation-request-id": "corr-409"})])
     svc, sender, _ = services(transport)
 
@@ -617,7 +617,7 @@ def test_a_post_refused_by_arm_fails_at_once_with_its_cloud_error() -> None:
 
     result = json.loads(outcome or "")
     assert result["status"] == "Failed"
-    assert result["error"] == {**BUSY, "target": "item", "httpStatus": 409, "requestId": "req-409",
+    assert result["error"] == {**REFUSED, "target": "item", "httpStatus": 409, "requestId": "req-409",
                                "correlationRequestId": "corr-409"}
     assert sender.messages == []
     assert len(transport.sent) == 1
