@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared import batchrules, ledger_rules
-from shared.arm import CallScope
+from shared.armtransport import CallScope
 from shared.batches import (
     BatchRequest,
     ChildOutcome,
@@ -117,12 +117,12 @@ def _carry_once(
                 written_by=-1, holder=delivery.message_id, phase=follow_up.phase.value,
                 created_at=follow_up.requested_at,
             ))
-            _advance(follow_up, created, services, ledger)
+            _advance(follow_up, created, services, ledger, delivery)
         case ledger_rules.TakeOver(record=found):
             taken = ledger.save_request(replace(found, holder=delivery.message_id), etag_of(found))
-            _advance(follow_up, taken, services, ledger)
+            _advance(follow_up, taken, services, ledger, delivery)
         case ledger_rules.Carry(record=found):
-            _advance(follow_up, found, services, ledger)
+            _advance(follow_up, found, services, ledger, delivery)
         case ledger_rules.Recover(record=found):
             log.warning("finishing what an earlier delivery of batch step %d left undone", follow_up.step)
             _recover(found, services, ledger)
@@ -138,7 +138,9 @@ def _carry_once(
     return None
 
 
-def _advance(follow_up: BatchFollowUp, record: RequestRecord, services: Services, ledger: Ledger) -> None:
+def _advance(
+    follow_up: BatchFollowUp, record: RequestRecord, services: Services, ledger: Ledger, delivery: Delivery
+) -> None:
     rows, now = BatchRows(ledger.store), services.clock()
     match follow_up.phase:
         case BatchPhase.LIST:
@@ -147,7 +149,7 @@ def _advance(follow_up: BatchFollowUp, record: RequestRecord, services: Services
             decision = _release(follow_up, rows, services, now)
         case BatchPhase.COLLECT:
             decision = batchrules.after_look(follow_up, rows.contents(follow_up.key), now, services.settings)
-    _settle(decision, follow_up, record, services, ledger, now)
+    _settle(decision, follow_up, record, services, ledger, now, delivery.message_id)
 
 
 def _list(follow_up: BatchFollowUp, rows: BatchRows, services: Services, now: datetime) -> batchrules.Decision:
@@ -210,15 +212,18 @@ def _send_page(
 
 def _settle(
     decision: batchrules.Decision, follow_up: BatchFollowUp, record: RequestRecord, services: Services,
-    ledger: Ledger, now: datetime,
+    ledger: Ledger, now: datetime, writer: str | None,
 ) -> None:
-    """Record what the step decided, then send it: the next follow-up, or the summary."""
+    """Record what the step decided, then send it: the next follow-up, or the summary.
+
+    The write names this message (``writer``): only its redelivery may finish what the write promised.
+    """
     log = for_request(logger, follow_up.key, follow_up.batch.label)
     if isinstance(decision, batchrules.Continue):
         following = decision.follow_up.advance(step=record.step + 1)
         text, delay = following.to_text(), decision.delay_seconds
         ledger.save_request(record.moved_on(
-            by=follow_up.step, phase=following.phase.value, pending=text, pending_delay=delay,
+            by=follow_up.step, writer=writer, phase=following.phase.value, pending=text, pending_delay=delay,
             next_look_at=now + timedelta(seconds=delay),
         ), etag_of(record))
         services.sender.send(services.settings.status_queue, text, delay)
@@ -231,7 +236,8 @@ def _settle(
         requested_at=follow_up.requested_at, now=now, status=status, error=decision.error,
     )
     ended = ledger.save_request(
-        record.moved_on(by=follow_up.step, phase="finished", status=status.value, result=text), etag_of(record)
+        record.moved_on(by=follow_up.step, writer=writer, phase="finished", status=status.value, result=text),
+        etag_of(record),
     )
     log.info("batch finished %s%s", status.value, f" ({decision.error.code})" if decision.error else "")
     send_result(ended, services, ledger)

@@ -6,8 +6,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from shared.arm import CallScope
 from shared.armid import VaultRef
+from shared.armtransport import CallScope
 from shared.errors import ArmRejected, ArmThrottled, UntrustedUrl
 from tests.fakes import ARM, FAKE_TOKEN, FakeTransport, Reply, load_example
 from tests.unit.builders import OTHER_SUB, RG, SUB, VAULT, arm_client
