@@ -553,3 +553,34 @@ def test_an_item_that_never_ends_is_reported_timed_out_at_the_backstop() -> None
     assert summary["counts"] == {"Succeeded": 1, "TimedOut": 1}
     [late] = [entry for entry in summary["items"] if entry["status"] == "TimedOut"]
     assert late["errorCode"] == "BatchItemUnfinished" and late["protectedItemId"].endswith(";web-02")
+
+
+@pytest.mark.parametrize("size", [6, 60])
+def test_a_look_at_the_outcomes_costs_the_same_whatever_the_batch_s_size(size: int) -> None:
+    world = BatchWorld(FakeVault([vm(f"vm-{n:02d}") for n in range(size)]), BATCH_TRIGGERS_PER_MINUTE="6000")
+    world.submit(batch_document())
+    looks: list[int] = []
+    calls = {"read_partition": 0}
+    original = world.store.read_partition
+
+    def counted(partition: str) -> list[Any]:
+        calls["read_partition"] += 1
+        return original(partition)
+
+    world.store.read_partition = counted  # type: ignore[method-assign]
+    marks: list[tuple[bool, int, int]] = []
+
+    def note(message: Queued) -> None:
+        marks.append(('"phase":"collect"' in message.text, world.store.transactions, calls["read_partition"]))
+
+    world.run(on_invocation=note)
+    marks.append((False, world.store.transactions, calls["read_partition"]))
+    for (collecting, transactions, queries), (_, after, queries_after) in itertools.pairwise(marks):
+        if collecting:
+            looks.append(after - transactions)
+            assert queries_after - queries == 1
+
+    # One record read, one query of the batch's partition, one write (the last look also marks its
+    # summary sent): never a read per item.
+    assert looks and set(looks[:-1]) <= {3}
+    assert looks[-1] <= 4
