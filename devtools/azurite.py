@@ -5,22 +5,30 @@ Runs ``azurite-queue`` from ``devtools/node_modules/.bin`` on 127.0.0.1 with its
 the chaos tests do. ``--disableTelemetry`` keeps it offline; ``--skipApiVersionCheck`` lets
 azure-storage-queue 12.18 (service version 2026-10-06) talk to Azurite 3.35.
 
+``Azurite(..., services=("blob", "queue", "table"), tls=Tls(cert, key))`` runs the whole of
+Azurite over https with ``--oauth basic``: it then accepts bearer tokens (the emulator's managed
+identity issues suitable ones) as well as the account key, which is how the template test runs
+the app with identity-based storage only.
+
 ``python -m devtools.azurite [--name N] [--port P]`` runs one until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import shutil
 import signal
 import socket
 import sys
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from devtools.funchost.processes import ManagedProcess, wait_until
 
-__all__ = ["ACCOUNT_KEY", "ACCOUNT_NAME", "Azurite", "AzuriteNotInstalled", "connection_string", "free_port"]
+__all__ = ["ACCOUNT_KEY", "ACCOUNT_NAME", "Azurite", "AzuriteNotInstalled", "Tls", "connection_string", "free_port"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT_NAME = "devstoreaccount1"
@@ -45,8 +53,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def executable(root: Path = REPO_ROOT) -> Path:
-    path = root / "devtools" / "node_modules" / ".bin" / "azurite-queue"
+@dataclass(frozen=True)
+class Tls:
+    """PEM files of the certificate Azurite serves https with, and of its key."""
+
+    cert: Path
+    key: Path
+
+
+def executable(root: Path = REPO_ROOT, program: str = "azurite-queue") -> Path:
+    path = root / "devtools" / "node_modules" / ".bin" / program
     if not path.exists():
         raise AzuriteNotInstalled(f"{path} is missing: run devtools/bootstrap.sh (npm ci in devtools/)")
     return path
@@ -61,7 +77,7 @@ def _accepts_connections(port: int) -> bool | None:
 
 
 class Azurite:
-    """One Azurite queue service; ``start()`` returns its connection string."""
+    """One Azurite (by default its queue service alone); ``start()`` returns its connection string."""
 
     def __init__(
         self,
@@ -71,18 +87,33 @@ class Azurite:
         root: Path = REPO_ROOT,
         fresh: bool = False,
         log_path: Path | None = None,
+        services: Sequence[str] = ("queue",),
+        tls: Tls | None = None,
     ) -> None:
         self.name = name
+        self.services = tuple(services)
+        self.tls = tls
         self.root = root
         self.data_dir = root / ".local" / "azurite" / name
         self.port = port or free_port()
+        """The queue service's port."""
+        self.ports = {service: self.port if service == "queue" else free_port() for service in self.services}
         self._fresh = fresh
         self._log_path = log_path or root / ".local" / "logs" / f"{name}-azurite.log"
         self._process: ManagedProcess | None = None
 
     @property
     def connection_string(self) -> str:
-        return connection_string(self.port)
+        if self.services == ("queue",) and self.tls is None:
+            return connection_string(self.port)
+        scheme = "https" if self.tls else "http"
+        endpoints = "".join(f"{service.capitalize()}Endpoint={self.endpoint(service)};" for service in self.services)
+        return f"DefaultEndpointsProtocol={scheme};AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};{endpoints}"
+
+    def endpoint(self, service: str) -> str:
+        """The service URL of the development account, e.g. ``https://127.0.0.1:PORT/devstoreaccount1``."""
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{HOST}:{self.ports[service]}/{ACCOUNT_NAME}"
 
     @property
     def running(self) -> bool:
@@ -103,28 +134,23 @@ class Azurite:
         if self._fresh and self._process is None and self.data_dir.exists():
             shutil.rmtree(self.data_dir)  # only on the first start: a restart keeps the queues
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        argv = [
-            str(executable(self.root)),
-            "--queueHost",
-            HOST,
-            "--queuePort",
-            str(self.port),
-            "--location",
-            str(self.data_dir),
-            "--disableTelemetry",
-            "--skipApiVersionCheck",
-            "--loose",
-            "--silent",
-        ]
+        program = "azurite-queue" if self.services == ("queue",) else "azurite"
+        argv = [str(executable(self.root, program))]
+        for service, port in self.ports.items():
+            argv += [f"--{service}Host", HOST, f"--{service}Port", str(port)]
+        argv += ["--location", str(self.data_dir), "--disableTelemetry", "--skipApiVersionCheck", "--loose", "--silent"]
+        if self.tls is not None:
+            argv += ["--cert", str(self.tls.cert), "--key", str(self.tls.key), "--oauth", "basic"]
         self._process = ManagedProcess("azurite", argv, log_path=self._log_path, cwd=self.root)
         self._process.start()
         process = self._process
-        wait_until(
-            lambda: _accepts_connections(self.port),
-            timeout=timeout,
-            what=f"Azurite listening on {HOST}:{self.port}",
-            process=process,
-        )
+        for port in self.ports.values():
+            wait_until(
+                functools.partial(_accepts_connections, port),
+                timeout=timeout,
+                what=f"Azurite listening on {HOST}:{port}",
+                process=process,
+            )
         return self.connection_string
 
     def stop(self, timeout: float = 10.0) -> None:
