@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from shared.settings import Settings
+from tests.fakes import RecordingEnvironment
 from tests.infra.app_template import (
     ANNOUNCED_SETTINGS,
     CONSUMERS,
@@ -49,18 +50,6 @@ ROLES = {
 IDENTITY = ("app.bicep", "identity")
 
 
-class _Recording(dict[str, str]):
-    """An environment that remembers every name the settings code looks up."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        super().__init__(values)
-        self.asked: set[str] = set()
-
-    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
-        self.asked.add(key)
-        return super().get(key, default)
-
-
 def _placeholder(ref: Ref) -> str:
     if ref.path[-2:] == ("primaryEndpoints", "queue"):
         return "https://stbackupexample.queue.core.windows.net/"
@@ -78,7 +67,7 @@ def test_the_settings_scan_finds_every_name_the_running_code_asks_for() -> None:
     for storage in ({"AzureWebJobsStorage": "UseDevelopmentStorage=true"},
                     {"AzureWebJobsStorage__queueServiceUri": "https://a.queue.core.windows.net"},
                     {"AzureWebJobsStorage__accountName": "a"}):
-        environment = _Recording(storage)
+        environment = RecordingEnvironment(storage)
         Settings.from_environment(environment)
         assert environment.asked <= settings_read_by_code(), environment.asked - settings_read_by_code()
     assert referenced_settings() >= {"BACKUP_REQUESTS_QUEUE", "BACKUP_STATUS_QUEUE", "BACKUP_RESULTS_QUEUE"}
