@@ -345,8 +345,8 @@ def _of_instance(instance: Instance, path: list[str]) -> Any:
     if instance.template.declaration(instance.symbol).get("detail") is not None:  # a module
         if path[0] != "outputs" or len(path) < 2:
             raise Unsupported(f"module {instance.symbol}: only outputs can be read, not {path}")
-        return Evaluator(instance.child())._access(instance.child().output(path[1]), path[2:]) if path[2:] \
-            else instance.child().output(path[1])
+        child = instance.child()
+        return Evaluator(child)._access(child.output(path[1]), path[2:])
     if path == ["name"]:
         return instance.name
     return Ref(instance.template.path.name, instance.symbol, tuple(path))

@@ -237,7 +237,7 @@ def test_backup_operator_is_granted_on_each_vault_in_its_own_group_and_subscript
     assert [module for module in deployed().modules() if module.symbol == "vaultAccess"] == []
 
 
-def test_the_app_identity_holds_no_other_role_than_designed() -> None:
+def test_without_vaults_the_identity_holds_only_its_storage_and_telemetry_roles() -> None:
     identity = Ref(*IDENTITY, ("properties", "principalId"))
     roles = sorted(grant.role for grant in _grants(deployed()) if grant.principal == identity)
     assert roles == sorted(ROLES[name] for name in ("Storage Blob Data Owner", "Storage Queue Data Contributor",
