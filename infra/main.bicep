@@ -49,7 +49,7 @@ var vaultIdList = empty(backupVaultIds) ? [] : split(replace(backupVaultIds, ' '
 var producerList = empty(producerPrincipalIds) ? [] : split(replace(producerPrincipalIds, ' ', ''), ',')
 var consumerList = empty(consumerPrincipalIds) ? [] : split(replace(consumerPrincipalIds, ' ', ''), ',')
 
-resource appGroup 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+resource appGroup 'Microsoft.Resources/resourceGroups@2021-04-01' = {
   name: 'rg-${environmentName}'
   location: location
   tags: tags
