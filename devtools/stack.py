@@ -163,13 +163,18 @@ class LocalStack:
     def queue_service(self) -> QueueServiceClient:
         return QueueServiceClient.from_connection_string(self.connection_string)
 
-    def host_environment(self) -> dict[str, str]:
-        """The environment the host process gets (also usable for running the app's code in-process)."""
-        env = {
+    @staticmethod
+    def base_environment() -> dict[str, str]:
+        """This process's environment less credential-chain variables and storage settings."""
+        return {
             name: value
             for name, value in os.environ.items()
             if name not in _CREDENTIAL_VARIABLES and not name.lower().startswith("azurewebjobsstorage")
         }
+
+    def host_environment(self) -> dict[str, str]:
+        """The environment the host process gets (also usable for running the app's code in-process)."""
+        env = self.base_environment()
         env.update(DEFAULT_QUEUES)
         env.update(AzureWebJobsStorage=self.connection_string, FUNCTIONS_WORKER_RUNTIME="python", PYTHONUNBUFFERED="1")
         if self._endpoints is not None:

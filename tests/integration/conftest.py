@@ -313,9 +313,6 @@ class Suite:
         functions: str | None = None,
     ) -> Iterator[ManagedProcess]:
         """A second local host on ``queues`` with other app settings (None removes a setting)."""
-        name = f"{self.stack.name}-{label}"
-        ready = REPO_ROOT / ".local" / "funchost" / f"{name}.ready.json"
-        ready.unlink(missing_ok=True)
         environment: dict[str, str] = self.stack.host_environment()
         environment.update(queues.settings)
         for key, value in (env or {}).items():
@@ -323,12 +320,26 @@ class Suite:
                 environment.pop(key, None)
             else:
                 environment[key] = value
+        with self.host(label, environment, functions=functions) as host:
+            yield host
+
+    def ready_file(self, label: str) -> Path:
+        """Where the host of ``label`` writes ``{pid, functions}`` once it listens."""
+        return REPO_ROOT / ".local" / "funchost" / f"{self.stack.name}-{label}.ready.json"
+
+    @contextmanager
+    def host(
+        self, label: str, environment: Mapping[str, str], *, functions: str | None = None
+    ) -> Iterator[ManagedProcess]:
+        """A local host with exactly ``environment``, stopped on exit."""
+        ready = self.ready_file(label)
+        ready.unlink(missing_ok=True)
         argv = [sys.executable, "-m", "devtools.funchost", "--app-root", str(REPO_ROOT), "--ready-file", str(ready)]
         if functions:
             argv += ["--functions", functions]
         log = self.stack.log_path(f"host-{label}")
         log.unlink(missing_ok=True)
-        host = ManagedProcess(f"host-{label}", argv, log_path=log, env=environment, cwd=REPO_ROOT)
+        host = ManagedProcess(f"host-{label}", argv, log_path=log, env=dict(environment), cwd=REPO_ROOT)
         host.start()
         try:
             wait_until(lambda: ready.is_file() or None, timeout=30, what=f"host {label} listening", process=host)
