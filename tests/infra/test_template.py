@@ -97,6 +97,7 @@ def test_the_settings_are_the_apps_defaults() -> None:
     values = _settings_values()
     from_template = Settings.from_environment(values)
     storage_only = {name: values[name] for name in ("AzureWebJobsStorage__queueServiceUri",
+                                                     "AzureWebJobsStorage__tableServiceUri",
                                                      "AzureWebJobsStorage__clientId")}
     defaults = Settings.from_environment(storage_only)
     differ = [field.name for field in fields(Settings)
