@@ -14,15 +14,9 @@ from devtools.emulator.render import iso_duration
 from devtools.emulator.routes import match
 from devtools.emulator.typed_json import merge_patch
 
+from .conftest import FakeMonotonic
+
 START = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-class FakeMonotonic:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_clock_runs_scaled_and_rebases_on_scale_change() -> None:
