@@ -31,10 +31,11 @@ _EXECUTED = re.compile(
 
 
 def base_config(time_scale: float, **overrides: Any) -> dict[str, Any]:
-    """Emulator config for load runs: no daily limit, a budget no run reaches unless a test sets one."""
+    """Emulator config for load runs: no daily or attempt limit, a budget no run reaches unless a test sets one."""
     config: dict[str, Any] = {
         "time_scale": time_scale,
         "daily_limits": {"AzureIaasVM": None, "AzureStorage": None, "AzureWorkload": None},
+        "attempt_limits": {"AzureIaasVM": None, "AzureStorage": None, "AzureWorkload": None},
         "throttle": {
             "writes": {"capacity": 1_000_000, "refill_per_second": 1_000_000},
             "reads": {"capacity": 1_000_000, "refill_per_second": 1_000_000},

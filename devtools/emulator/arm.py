@@ -182,6 +182,7 @@ class ArmService:
             backup_type=backup.backup_type,
             in_progress=self.config.in_progress,
             daily_limit=self.config.daily_limit(item.workload.info.backup_management_type),
+            attempt_limit=self.config.attempt_limit(item.workload.info.backup_management_type),
         )
         self._stats.triggers_by_item[item.id] += 1
         headers = self._operation_urls(item, operation.id)

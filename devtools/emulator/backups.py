@@ -18,8 +18,12 @@ IN_PROGRESS_CODE = "UserErrorBackupOperationInProgress"
 IN_PROGRESS_MESSAGE = (
     "Backup cannot be triggered because another backup or restore operation is in progress on this item."
 )
-# The service's real code for the daily on-demand limit is not documented; this name is an approximation.
-DAILY_LIMIT_CODE = "UserErrorOnDemandBackupLimitReached"
+# The documented limit codes (Azure Backup troubleshooting docs): the day's on-demand backups are spent, or
+# the item's trigger attempts in the last 24 hours are (retryable once the oldest leaves the window).
+DAILY_LIMIT_CODE = "CloudDosAbsoluteLimitReached"
+ATTEMPT_LIMIT_CODE = "CloudDosAbsoluteLimitReachedWithRetry"
+LIMIT_MESSAGE = "Operation is blocked as you have reached the limit on number of operations permitted in 24 hours."
+_ATTEMPT_WINDOW = timedelta(hours=24)
 # A cancelled job spends the last quarter of its run in Cancelling.
 _CANCELLING_SHARE = 0.25
 
@@ -85,6 +89,7 @@ class BackupState:
         self.operations: dict[str, Operation] = {}
         self.jobs: dict[str, Job] = {}
         self._accepted: dict[str, list[datetime]] = {}
+        self._attempts: dict[str, list[datetime]] = {}
         self._busy_until: dict[str, datetime] = {}
         self._by_vault: dict[Vault, list[Job]] = {}
         self._by_item: dict[str, list[Job]] = {}
@@ -93,6 +98,7 @@ class BackupState:
         self.operations.clear()
         self.jobs.clear()
         self._accepted.clear()
+        self._attempts.clear()
         self._busy_until.clear()
         self._by_vault.clear()
         self._by_item.clear()
@@ -104,6 +110,9 @@ class BackupState:
     def accepted_on_day(self, item: Item, now: datetime) -> int:
         return sum(1 for t in self._accepted.get(item.id, []) if t.date() == now.date())
 
+    def attempts_within_a_day(self, item: Item, now: datetime) -> int:
+        return sum(1 for t in self._attempts.get(item.id, []) if now - t < _ATTEMPT_WINDOW)
+
     def trigger(
         self,
         item: Item,
@@ -114,16 +123,21 @@ class BackupState:
         backup_type: str | None,
         in_progress: str,
         daily_limit: int | None,
+        attempt_limit: int | None,
     ) -> Operation:
-        """Accept a backup, or raise the ArmError the POST answers with (in progress, daily limit)."""
+        """Accept a backup, or raise the ArmError the POST answers with (a limit, in progress).
+
+        The limits are checked first, as a gate before the item is looked at; an attempt is a POST that
+        passed the gate, accepted or refused as in progress.
+        """
+        if daily_limit is not None and self.accepted_on_day(item, now) >= daily_limit:
+            raise ArmError(400, DAILY_LIMIT_CODE, f"{LIMIT_MESSAGE} ({daily_limit} on-demand backups a UTC day)")
+        if attempt_limit is not None and self.attempts_within_a_day(item, now) >= attempt_limit:
+            raise ArmError(400, ATTEMPT_LIMIT_CODE, f"{LIMIT_MESSAGE} ({attempt_limit} attempts in 24 hours)")
+        self._attempts.setdefault(item.id, []).append(now)
         conflict = self.busy(item, now)
         if conflict and in_progress == "post":
             raise ArmError(400, IN_PROGRESS_CODE, IN_PROGRESS_MESSAGE)
-        if daily_limit is not None and self.accepted_on_day(item, now) >= daily_limit:
-            raise ArmError(
-                400, DAILY_LIMIT_CODE,
-                f"The number of on-demand backups for this item today (UTC) has reached its limit of {daily_limit}.",
-            )
         self._accepted.setdefault(item.id, []).append(now)
         op_end = now + timedelta(seconds=behaviour.operation_seconds)
         in_progress_failure = Failure(IN_PROGRESS_CODE, IN_PROGRESS_MESSAGE, behaviour.error_number)
