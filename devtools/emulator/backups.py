@@ -42,11 +42,22 @@ class Failure:
 
 
 @dataclass(frozen=True)
-class Operation:
-    id: str
-    item: Item
+class _Stamped:
+    """``start`` and ``end`` are emulated; ``stamped`` is the caller's clock at the start (see ``EmulatedClock``)."""
+
     start: datetime
     end: datetime
+    stamped: datetime
+
+    def reported(self, moment: datetime) -> datetime:
+        """An emulated instant of this run as the service reports it: the stamp plus the emulated time since."""
+        return self.stamped + (moment - self.start)
+
+
+@dataclass(frozen=True)
+class Operation(_Stamped):
+    id: str
+    item: Item
     outcome: str
     retry_after: float
     job_id: str | None
@@ -57,11 +68,9 @@ class Operation:
 
 
 @dataclass(frozen=True)
-class Job:
+class Job(_Stamped):
     id: str
     item: Item
-    start: datetime
-    end: datetime
     outcome: str
     activity_id: str
     backup_type: str | None
@@ -119,6 +128,7 @@ class BackupState:
         behaviour: Behaviour,
         now: datetime,
         *,
+        stamped: datetime,
         activity_id: str,
         backup_type: str | None,
         in_progress: str,
@@ -148,9 +158,10 @@ class BackupState:
             op_failure = _failure(item, behaviour)
         job = None
         if op_outcome == "Succeeded":
-            job = self._new_job(item, behaviour, now, activity_id, backup_type, conflict, in_progress_failure, op_end)
+            job = self._new_job(item, behaviour, (now, stamped), activity_id, backup_type, conflict,
+                                in_progress_failure, op_end)
         operation = Operation(
-            id=str(uuid.uuid4()), item=item, start=now, end=op_end, outcome=op_outcome,
+            id=str(uuid.uuid4()), item=item, start=now, end=op_end, stamped=stamped, outcome=op_outcome,
             retry_after=behaviour.operation_retry_after, job_id=job.id if job else None,
             failure=op_failure,
         )
@@ -163,13 +174,14 @@ class BackupState:
         self,
         item: Item,
         behaviour: Behaviour,
-        now: datetime,
+        started: tuple[datetime, datetime],
         activity_id: str,
         backup_type: str | None,
         conflict: bool,
         in_progress_failure: Failure,
         op_end: datetime,
     ) -> Job:
+        now, stamped = started
         failure: Failure | None
         if conflict:
             # The refused duplicate shows up as a job that fails as soon as its operation completes.
@@ -179,7 +191,8 @@ class BackupState:
             end = now + timedelta(seconds=behaviour.job_seconds)
             failure = _failure(item, behaviour) if outcome == "Failed" else None
         job = Job(
-            id=str(uuid.uuid4()), item=item, start=now, end=end, outcome=outcome, activity_id=activity_id,
+            id=str(uuid.uuid4()), item=item, start=now, end=end, stamped=stamped, outcome=outcome,
+            activity_id=activity_id,
             backup_type=backup_type, failure=failure,
         )
         self.jobs[job.id] = job

@@ -32,6 +32,22 @@ def test_clock_runs_scaled_and_rebases_on_scale_change() -> None:
     assert clock.now() == START + timedelta(hours=1, minutes=2, seconds=2)
 
 
+def test_the_callers_clock_runs_at_real_speed_and_jumps_only_with_the_emulated_one() -> None:
+    real = FakeMonotonic()
+    clock = EmulatedClock(60, START, real)
+
+    real.now += 2
+    assert (clock.now(), clock.caller_now()) == (START + timedelta(minutes=2), START + timedelta(seconds=2))
+    clock.set_scale(1)  # a new speed is not a jump
+    assert clock.caller_now() == START + timedelta(seconds=2)
+    clock.advance(3600)
+    assert (clock.now(), clock.caller_now()) == (START + timedelta(hours=1, minutes=2),
+                                                 START + timedelta(hours=1, seconds=2))
+    clock.restart(START)
+    real.now += 1
+    assert clock.now() == clock.caller_now() == START + timedelta(seconds=1)
+
+
 @pytest.mark.parametrize(("scale", "emulated", "real"), [(1, 60, 60), (60, 60, 1), (3600, 60, 1), (7, 60, 9)])
 def test_retry_after_is_whole_real_seconds_at_least_one(scale: float, emulated: float, real: int) -> None:
     assert EmulatedClock(scale, START).retry_after(emulated) == real
