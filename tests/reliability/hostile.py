@@ -4,13 +4,23 @@ Each strategy draws the raw body a producer (or an attacker with access to the q
 not JSON, wrong types, huge and deeply nested documents, unicode, names carrying path syntax
 (``/``, ``..``, ``?``, ``#``, ``%2F``, CRLF), ids of other subscriptions, and follow-ups pointing the
 app at other hosts, plain http or other subscriptions.
+
+Each draw is a ``Hostile``: the body and, when it breaks a rule the app publishes, which rule. Such
+a body must be refused without a call to Azure whatever the parser's details; a body with no rule
+broken may be valid, and only those may reach ARM. The rules come from the README (names with path
+syntax or control characters, the allow-list, a queue message's 64 KiB, printable-ASCII URLs on
+the ARM host) and from the published request schema (types, patterns, lengths, enums), with
+``null`` read as "absent", as the README's defaults do.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from datetime import timedelta
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from hypothesis import strategies as st
@@ -18,7 +28,7 @@ from hypothesis import strategies as st
 from shared.followup import FollowUp, Phase
 from tests.unit.builders import ITEMS, NOW, OTHER_SUB, SUB, backup_request, item_id, names
 
-__all__ = ["follow_up_messages", "request_messages"]
+__all__ = ["ARM_HOST", "Hostile", "follow_up_messages", "request_messages"]
 
 ARM_HOST = "management.azure.com"
 NAME_FIELDS = ("subscriptionId", "resourceGroupName", "vaultName", "fabricName", "containerName", "protectedItemName")
@@ -27,8 +37,90 @@ PATH_SYNTAX = (
     "\x00", "\x7f", " ", "\t", "\u202e", "\ufeff", "\u2215", "\uff0f", "\ud800", "?api-version=2016-12-01", "#top",
     "/../../subscriptions/" + OTHER_SUB, "..%2F..%2F", "https://evil.example/", ";", ";;", "VM;",
 )
-
 URL_SYNTAX = PATH_SYNTAX
+QUEUE_MESSAGE_LIMIT = 64 * 1024
+
+_SCHEMA = json.loads(
+    (Path(__file__).resolve().parents[2] / "schemas" / "backup-request.schema.json").read_text(encoding="utf-8")
+)
+_FIELDS = _SCHEMA["properties"]
+_BACKUP_NAME = _SCHEMA["$defs"]["backupName"]
+_PROPERTY_ENUMS = {key: set(_FIELDS["properties"]["properties"][key]["enum"]) for key in ("objectType", "backupType")}
+_CORRELATION_ID = re.compile(_FIELDS["correlationId"]["pattern"])
+
+
+@dataclass(frozen=True)
+class Hostile:
+    body: bytes
+    refuse: str | None
+    """The rule the body breaks, so that it must be refused with nothing sent; None when it may be valid."""
+
+
+# --- the rules ------------------------------------------------------------------------------------
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def name_rule(field: str, value: Any) -> str | None:
+    """The rule a value of a name field breaks, if any (README "Security", the schema's name patterns)."""
+    if value is None and field == "fabricName":
+        return None  # absent: the default fabric
+    if not isinstance(value, str):
+        return f"{field} is not a string"
+    if not _encodable(value):
+        return f"{field} holds a lone surrogate (no URL can carry it)"
+    if value in {".", ".."}:
+        return f"{field} is a dot segment"
+    if field == "subscriptionId":
+        return None if value.lower() == SUB else "subscriptionId is outside ALLOWED_SUBSCRIPTIONS"
+    schema = _FIELDS[field] if field in {"resourceGroupName", "vaultName", "fabricName"} else _BACKUP_NAME
+    if not schema.get("minLength", 1) <= len(value) <= schema.get("maxLength", len(value)):
+        return f"{field} has a length outside the schema's"
+    if re.search(schema["pattern"], value) is None:
+        return f"{field} breaks the schema's pattern (path syntax, control characters)"
+    return None
+
+
+def _property_rule(key: str, value: Any) -> str | None:
+    if value is None or key == "unknown":
+        return None  # absent, or a member the schema refuses but the README does not promise to refuse
+    if key in _PROPERTY_ENUMS:
+        known = isinstance(value, str) and value in _PROPERTY_ENUMS[key]
+        return None if known else f"properties.{key} is not one of the schema's values"
+    if key == "enableCompression":
+        return None if isinstance(value, bool) else "properties.enableCompression is not a boolean"
+    if key == "retentionDays":
+        limits = _FIELDS["retentionDays"]
+        in_range = isinstance(value, int) and not isinstance(value, bool) and (
+            limits["minimum"] <= value <= limits["maximum"])
+        return None if in_range else "retentionDays is not a whole number of days in range"
+    return None if _future_instant(value) else "properties.recoveryPointExpiryTimeInUTC is not a future instant"
+
+
+def _future_instant(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return False
+    return moment.tzinfo is None or moment > NOW  # a time without a zone: taken as UTC by the API, let it be
+
+
+def _correlation_rule(value: Any) -> str | None:
+    if value is None:
+        return None
+    ok = isinstance(value, str) and _CORRELATION_ID.search(value) is not None and "\n" not in value
+    return None if ok else "correlationId is not 1-200 printable ASCII characters"
+
+
+# --- strategies -----------------------------------------------------------------------------------
 
 hostile_text: st.SearchStrategy[str] = st.one_of(
     st.sampled_from(PATH_SYNTAX),
@@ -42,15 +134,24 @@ wrong_types: st.SearchStrategy[Any] = st.one_of(
     st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
 )
 
+Labelled = tuple[dict[str, Any], str | None]
 
-def _names_with(field: str, value: Any, kind: str = "vm") -> dict[str, Any]:
+
+def _names_with(field: str, value: Any, kind: str = "vm") -> Labelled:
     document = names(kind)
     document[field] = value
-    return document
+    if field in NAME_FIELDS:
+        return document, name_rule(field, value)
+    if field == "correlationId":
+        return document, _correlation_rule(value)
+    if field == "retentionDays":
+        return document, _property_rule("retentionDays", value)
+    refused = value is not None and not isinstance(value, dict)  # properties: an object, or absent
+    return document, "properties is not an object" if refused else None
 
 
 @st.composite
-def _hostile_item_names(draw: st.DrawFn) -> dict[str, Any]:
+def _hostile_item_names(draw: st.DrawFn) -> Labelled:
     """Path syntax inside a container or item name that still announces a workload."""
     kind = draw(st.sampled_from(sorted(ITEMS)))
     field = draw(st.sampled_from(["containerName", "protectedItemName"]))
@@ -58,30 +159,52 @@ def _hostile_item_names(draw: st.DrawFn) -> dict[str, Any]:
     return _names_with(field, prefix + draw(hostile_text), kind)
 
 
+# The segments of an item id that are names (split on "/"; segment 0 is the empty one before the first "/").
+_ID_NAMES = {4: "resourceGroupName", 8: "vaultName", 10: "fabricName", 12: "containerName", 14: "protectedItemName"}
+
+
+def _splice_rule(good: str, cut: int, syntax: str) -> str | None:
+    """The rule broken by ``syntax`` inserted into the item id ``good`` at ``cut``."""
+    if cut == len(good) and syntax == "/":
+        return None  # a trailing slash: Azure prints ids without one, and accepts one
+    if any(char in syntax for char in "/\\?#%") or not all(" " <= char != "\x7f" for char in syntax):
+        return "protectedItemId holds path syntax or control characters"
+    segment = good.count("/", 0, cut)  # the segment the text joins (it holds no "/")
+    if segment not in _ID_NAMES:
+        return "protectedItemId's fixed segments or subscription are altered"
+    return name_rule(_ID_NAMES[segment], (good[:cut] + syntax + good[cut:]).split("/")[segment])
+
+
 @st.composite
-def _hostile_ids(draw: st.DrawFn) -> dict[str, Any]:
+def _hostile_ids(draw: st.DrawFn) -> Labelled:
     """protectedItemId: another subscription, path syntax spliced in, or a URL instead of an id."""
     good = item_id(draw(st.sampled_from(sorted(ITEMS))))
     choice = draw(st.integers(0, 4))
+    rule: str | None
     if choice == 0:
         value: Any = good.replace(SUB, OTHER_SUB)
+        rule = "protectedItemId is outside ALLOWED_SUBSCRIPTIONS"
     elif choice == 1:
         cut = draw(st.integers(0, len(good)))
-        value = good[:cut] + draw(st.sampled_from(PATH_SYNTAX)) + good[cut:]
+        syntax = draw(st.sampled_from(PATH_SYNTAX))
+        value, rule = good[:cut] + syntax + good[cut:], _splice_rule(good, cut, syntax)
     elif choice == 2:
-        value = f"https://{ARM_HOST}{good}?api-version=2024-04-01"
+        value, rule = f"https://{ARM_HOST}{good}?api-version=2024-04-01", "protectedItemId is a URL, not an id"
     elif choice == 3:
-        value = good + draw(st.sampled_from(["/", "/backup", "/../x", "?x=1", "#f", "/%2e%2e"]))
+        suffix = draw(st.sampled_from(["/", "/backup", "/../x", "?x=1", "#f", "/%2e%2e"]))
+        value, rule = good + suffix, None if suffix == "/" else "protectedItemId names something below the item"
     else:
-        value = draw(wrong_types)
+        value, rule = draw(wrong_types), "protectedItemId is not a string"
     document: dict[str, Any] = {"protectedItemId": value}
     if draw(st.booleans()):
         document["subscriptionId"] = draw(st.sampled_from([SUB, OTHER_SUB]))
-    return document
+        if document["subscriptionId"] != SUB:
+            rule = rule or "subscriptionId is outside ALLOWED_SUBSCRIPTIONS"
+    return document, rule
 
 
 @st.composite
-def _hostile_properties(draw: st.DrawFn) -> dict[str, Any]:
+def _hostile_properties(draw: st.DrawFn) -> Labelled:
     kind = draw(st.sampled_from(sorted(ITEMS)))
     key = draw(st.sampled_from(["objectType", "recoveryPointExpiryTimeInUTC", "backupType", "enableCompression",
                                 "unknown", "retentionDays"]))
@@ -91,21 +214,27 @@ def _hostile_properties(draw: st.DrawFn) -> dict[str, Any]:
         document["retentionDays"] = value
     else:
         document["properties"] = {**document.get("properties", {}), key: value}
-    return document
+    return document, _property_rule(key, value)
 
 
-def _deeply_nested(depth: int) -> bytes:
+def _deeply_nested(depth: int) -> Hostile:
     inner = '{"a":' * depth + "1" + "}" * depth
-    return ('{"subscriptionId":"' + SUB + '","properties":' + inner + "}").encode()
+    body = ('{"subscriptionId":"' + SUB + '","properties":' + inner + "}").encode()
+    return Hostile(body, "the item's names are missing")
 
 
-def _huge(size: int, field: str) -> bytes:
+def _huge(size: int, field: str) -> Hostile:
     document = names("vm")
     document[field] = "x" * size
-    return json.dumps(document).encode()
+    body = json.dumps(document).encode()
+    if len(body) > QUEUE_MESSAGE_LIMIT:
+        return Hostile(body, "larger than a queue message")
+    if field == "correlationId":
+        return Hostile(body, _correlation_rule(document[field]))
+    return Hostile(body, name_rule(field, document[field]) if field in NAME_FIELDS else None)
 
 
-documents: st.SearchStrategy[dict[str, Any]] = st.one_of(
+documents: st.SearchStrategy[Labelled] = st.one_of(
     st.builds(_names_with, st.sampled_from(NAME_FIELDS), hostile_text),
     st.builds(_names_with, st.sampled_from([*NAME_FIELDS, "properties", "correlationId", "retentionDays"]),
               wrong_types),
@@ -114,36 +243,56 @@ documents: st.SearchStrategy[dict[str, Any]] = st.one_of(
     _hostile_properties(),
     st.builds(_names_with, st.just("correlationId"), hostile_text),
     st.builds(_names_with, st.sampled_from(["subscriptionId"]), st.sampled_from([OTHER_SUB, OTHER_SUB.upper()])),
-    st.builds(lambda key, value: {**names("vm"), key: value}, st.text(max_size=20), st.integers()),
-    st.dictionaries(st.text(max_size=10), wrong_types, max_size=5),
+    # An unknown field: the schema refuses it, the README makes no promise, so it may be valid.
+    st.builds(lambda key, value: ({**names("vm"), key: value}, None), st.text(max_size=20), st.integers()),
+    # No value is a string, so no name can be given: refused for the missing names.
+    st.builds(lambda document: (document, "the item's names are missing"),
+              st.dictionaries(st.text(max_size=10), wrong_types, max_size=5)),
 )
 
 
-def _encoded(document: dict[str, Any], how: str) -> bytes:
+def _encoded(labelled: Labelled, how: str) -> Hostile:
+    document, rule = labelled
     text = json.dumps(document)
     if how == "base64":
-        return base64.b64encode(text.encode()).decode().encode()
-    if how == "eventgrid":
-        return json.dumps([{"id": "e-1", "eventType": "X", "subject": "s", "data": document}]).encode()
-    if how == "cloudevents":
-        return json.dumps({"specversion": "1.0", "id": "c-1", "source": "/s", "type": "X", "data": document}).encode()
-    return text.encode()
+        body = base64.b64encode(text.encode()).decode().encode()
+    elif how == "eventgrid":
+        body = json.dumps([{"id": "e-1", "eventType": "X", "subject": "s", "data": document}]).encode()
+    elif how == "cloudevents":
+        body = json.dumps({"specversion": "1.0", "id": "c-1", "source": "/s", "type": "X", "data": document}).encode()
+    else:
+        body = text.encode()
+    return Hostile(body, rule)
 
 
-not_json: st.SearchStrategy[bytes] = st.one_of(
-    st.binary(max_size=300),
-    st.text(max_size=300).map(lambda text: text.encode("utf-8", "surrogatepass")),
-    st.binary(max_size=200).map(base64.b64encode),
-    st.builds(lambda text: base64.b64encode(text.encode("utf-8", "surrogatepass")), st.text(max_size=100)),
+def _random(body: bytes) -> Hostile:
+    # Random bytes hold no JSON request naming the allowed subscription (a request must name it).
+    return Hostile(body, None if SUB.encode() in body.lower() else "not a request naming an allowed item")
+
+
+def _cloud_event_version(version: Any) -> Hostile:
+    body = json.dumps({"specversion": version, "data": names("vm")}).encode()
+    # The spec says a string; a number 1.0 is let through (the app reads it as "1.0"), which is harmless.
+    return Hostile(body, None if version in ("1.0", 1.0) else "an event that is not CloudEvents 1.0")
+
+
+not_json: st.SearchStrategy[Hostile] = st.one_of(
+    st.binary(max_size=300).map(_random),
+    st.text(max_size=300).map(lambda text: _random(text.encode("utf-8", "surrogatepass"))),
+    st.binary(max_size=200).map(lambda data: Hostile(base64.b64encode(data), _random(data).refuse)),
+    st.builds(lambda text: Hostile(base64.b64encode(text.encode("utf-8", "surrogatepass")),
+                                   _random(text.encode("utf-8", "surrogatepass")).refuse),
+              st.text(max_size=100)),
     st.sampled_from([b"{", b"[", b"[]", b"[{}, {}]", b"null", b"\"x\"", b"{\"a\": NaN}", b"{\"a\": Infinity}",
-                     b"\xef\xbb\xbf{}", b"\xff\xfe{\x00}\x00", json.dumps(names("vm")).encode()[:-1]]),
-    st.builds(lambda data: json.dumps({"specversion": "1.0", "id": "c", "data_base64": data}).encode(),
+                     b"\xef\xbb\xbf{}", b"\xff\xfe{\x00}\x00", json.dumps(names("vm")).encode()[:-1]]).map(
+        lambda body: Hostile(body, "not a JSON object holding a request")),
+    st.builds(lambda data: Hostile(json.dumps({"specversion": "1.0", "id": "c", "data_base64": data}).encode(),
+                                   "an event whose data holds no request"),
               st.one_of(st.text(max_size=40), st.binary(max_size=40).map(lambda b: base64.b64encode(b).decode()))),
-    st.builds(lambda version: json.dumps({"specversion": version, "data": names("vm")}).encode(),
-              st.one_of(st.text(max_size=5), wrong_types)),
+    st.builds(_cloud_event_version, st.one_of(st.text(max_size=5), wrong_types)),
 )
 
-_BRANCHES: dict[str, st.SearchStrategy[bytes]] = {
+_BRANCHES: dict[str, st.SearchStrategy[Hostile]] = {
     "not json": not_json,
     "document": st.builds(_encoded, documents, st.sampled_from(["json", "json", "base64", "eventgrid", "cloudevents"])),
     "nested": st.builds(_deeply_nested, st.one_of(st.integers(30, 2000), st.integers(2000, 40_000))),
@@ -151,7 +300,7 @@ _BRANCHES: dict[str, st.SearchStrategy[bytes]] = {
                       st.sampled_from(["correlationId", "containerName", "unknownField", "vaultName"])),
 }
 # Weighted by hand (one_of flattens nested one_ofs, so the many kinds of garbage would crowd out documents).
-request_messages: st.SearchStrategy[bytes] = st.sampled_from(
+request_messages: st.SearchStrategy[Hostile] = st.sampled_from(
     ["not json"] * 3 + ["document"] * 5 + ["nested", "huge"]
 ).flatmap(lambda kind: _BRANCHES[kind])
 
@@ -164,39 +313,48 @@ _HOSTS = (
 )
 _SCHEMES = ("https", "http", "HTTPS", "ftp", "javascript", "file", "")
 
+Url = tuple[Any, str | None]
+
 
 @st.composite
-def hostile_urls(draw: st.DrawFn, path: str) -> Any:
+def hostile_urls(draw: st.DrawFn, path: str) -> Url:
     """A URL to follow: the real one bent by scheme, host, subscription or path, or no URL at all."""
     choice = draw(st.integers(0, 5))
     if choice == 0:
-        return f"{draw(st.sampled_from(_SCHEMES))}://{draw(st.sampled_from(_HOSTS))}{path}"
+        scheme, host = draw(st.sampled_from(_SCHEMES)), draw(st.sampled_from(_HOSTS))
+        on_arm = scheme.lower() == "https" and host == ARM_HOST  # never drawn: _HOSTS holds only other hosts
+        return f"{scheme}://{host}{path}", None if on_arm else "not https on the ARM host"
     if choice == 1:
-        return f"https://{ARM_HOST}{path.replace(SUB, draw(st.sampled_from([OTHER_SUB, '', '..', '%2e%2e'])))}"
+        other = draw(st.sampled_from([OTHER_SUB, "", "..", "%2e%2e"]))
+        return f"https://{ARM_HOST}{path.replace(SUB, other)}", "not under the request's subscription"
     if choice == 2:
         cut = draw(st.integers(0, len(path)))
-        return f"https://{ARM_HOST}{path[:cut]}{draw(st.sampled_from(URL_SYNTAX))}{path[cut:]}"
+        syntax = draw(st.sampled_from(URL_SYNTAX))
+        printable = all("!" <= char <= "~" for char in syntax)
+        return f"https://{ARM_HOST}{path[:cut]}{syntax}{path[cut:]}", None if printable else "not printable ASCII"
     if choice == 3:
-        return draw(st.sampled_from([f"//{ARM_HOST}{path}", path, f"https:{path}", f"https:/{ARM_HOST}{path}"]))
+        url = draw(st.sampled_from([f"//{ARM_HOST}{path}", path, f"https:{path}", f"https:/{ARM_HOST}{path}"]))
+        return url, "not an absolute https URL"
     if choice == 4:
-        return draw(wrong_types)
-    return f"https://{ARM_HOST}{path}"  # the real URL: followed, answered 400
+        return draw(wrong_types), None  # no URL: the phase may fall back to another one
+    return f"https://{ARM_HOST}{path}", None  # the real URL: followed, answered 400
 
 
 @st.composite
-def follow_up_messages(draw: st.DrawFn) -> bytes:
+def follow_up_messages(draw: st.DrawFn) -> Hostile:
     """Follow-ups as this app writes them, then tampered with; or no follow-up at all."""
     if draw(st.integers(0, 5)) == 0:
-        return draw(not_json)
+        return Hostile(draw(not_json).body, "not a follow-up")
     request = backup_request(draw(st.sampled_from(sorted(ITEMS))))
     phase = draw(st.sampled_from(list(Phase)))
     base_path = request.item.item_path
     follow_up = FollowUp(request, phase, NOW - timedelta(minutes=5), NOW - timedelta(minutes=1),
                          triggered_at=NOW - timedelta(minutes=4))
     document: dict[str, Any] = json.loads(follow_up.to_text())
-    document["asyncOperationUrl"] = draw(hostile_urls(f"{base_path}/operationsStatus/op-1?api-version=2016-12-01"))
+    document["asyncOperationUrl"], url_rule = draw(
+        hostile_urls(f"{base_path}/operationsStatus/op-1?api-version=2016-12-01"))
     if draw(st.booleans()):
-        document["locationUrl"] = draw(hostile_urls(f"{base_path}/operationResults/op-1?api-version=2016-12-01"))
+        document["locationUrl"], _ = draw(hostile_urls(f"{base_path}/operationResults/op-1?api-version=2016-12-01"))
     if draw(st.booleans()):
         document["jobId"] = draw(st.one_of(job_ids, wrong_types))
     tamper = draw(st.integers(0, 6))
@@ -208,4 +366,7 @@ def follow_up_messages(draw: st.DrawFn) -> bytes:
             st.one_of(hostile_text, wrong_types))
     elif tamper == 3:
         document["request"]["properties"] = draw(st.one_of(wrong_types, st.dictionaries(hostile_text, hostile_text)))
-    return json.dumps(document).encode("utf-8", "surrogatepass")
+    # An operation follow-up goes to its operation URL first: a bent one must be refused, token unsent.
+    follows_the_url = document.get("phase") == Phase.OPERATION.value
+    body = json.dumps(document).encode("utf-8", "surrogatepass")
+    return Hostile(body, url_rule if follows_the_url else None)
