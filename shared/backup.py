@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from shared.arm import Accepted, LocationSnapshot
 from shared.errors import (
+    IN_PROGRESS_CODES,
     ArmThrottled,
     ArmUnavailable,
     ArmUnreachable,
@@ -36,9 +37,12 @@ __all__ = [
     "after_permanent",
     "after_transient",
     "after_trigger",
+    "job_poll_interval",
+    "keep_polling",
     "look_before_posting_since",
     "phase_deadline",
     "stamp_deadline",
+    "wait_for_running_backup",
 ]
 
 
@@ -54,6 +58,8 @@ class Finish:
     follow_up: FollowUp
     error: ErrorInfo | None = None
     job: dict[str, object] | None = None
+    joined: str | None = None
+    """The ledger key whose backup this request reports as its own."""
 
 
 Decision = Continue | Finish
@@ -73,7 +79,9 @@ def phase_deadline(follow_up: FollowUp, settings: Settings) -> datetime:
     """When the current phase gives up: jobs may run for many hours, operations should not."""
     if follow_up.deadline is not None:
         return follow_up.deadline
-    limit = settings.job_timeout_seconds if follow_up.phase is Phase.JOB else settings.operation_timeout_seconds
+    # Waiting for another backup of the item lasts as long as that backup may.
+    long_phase = follow_up.phase in {Phase.JOB, Phase.WAIT}
+    limit = settings.job_timeout_seconds if long_phase else settings.operation_timeout_seconds
     return follow_up.phase_started_at + timedelta(seconds=limit)
 
 
@@ -141,6 +149,8 @@ def after_operation(
             if snapshot.job_id is None:
                 return Finish(ResultStatus.TRIGGERED, seen)
             return after_job_lookup(seen, snapshot.job_id, now, settings)
+        case OperationStatus.FAILED if snapshot.error is not None and snapshot.error.code in IN_PROGRESS_CODES:
+            return wait_for_running_backup(seen, now, settings)
         case OperationStatus.FAILED | OperationStatus.INVALID:
             ended = f"the backup operation ended {snapshot.status.value}"
             error = snapshot.error or ErrorInfo("OperationFailed", ended)
@@ -149,14 +159,14 @@ def after_operation(
             return Finish(ResultStatus.CANCELLED, seen, error=snapshot.error)
         case _:
             wait = retry_after if retry_after is not None else settings.poll_interval_seconds
-            return _keep_polling(seen, wait, now, settings, "OperationTimedOut")
+            return keep_polling(seen, wait, now, settings, "OperationTimedOut")
 
 
 def after_location(follow_up: FollowUp, snapshot: LocationSnapshot, now: datetime, settings: Settings) -> Decision:
     seen = follow_up.advance(polls=follow_up.polls + 1, attempt=0)
     if not snapshot.done:
         wait = snapshot.retry_after if snapshot.retry_after is not None else settings.poll_interval_seconds
-        return _keep_polling(seen, wait, now, settings, "OperationTimedOut")
+        return keep_polling(seen, wait, now, settings, "OperationTimedOut")
     if not settings.track_backup_jobs:
         return Finish(ResultStatus.TRIGGERED, seen)
     # operationResults names no job: look it up by listing the vault's jobs in the job phase.
@@ -168,14 +178,32 @@ def after_job(
 ) -> Decision:
     seen = follow_up.advance(polls=follow_up.polls + 1, attempt=0, last_state=dict(snapshot.summary))
     ended = _JOB_ENDS.get(snapshot.status)
+    if ended is ResultStatus.FAILED and snapshot.error is not None and snapshot.error.code in IN_PROGRESS_CODES:
+        return wait_for_running_backup(seen, now, settings)
     if ended is not None:
         error = snapshot.error
         if ended is ResultStatus.FAILED and error is None:
             error = ErrorInfo("JobFailed", f"the backup job ended {snapshot.status.value}")
         return Finish(ended, seen, error=error, job=dict(snapshot.summary))
-    # Jobs run for minutes to many hours: look again less and less often, up to the cap.
-    interval = min(settings.job_poll_max_seconds, settings.job_poll_initial_seconds * 2 ** min(seen.polls - 1, 20))
-    return _keep_polling(seen, max(interval, retry_after or 0), now, settings, "JobTimedOut")
+    interval = job_poll_interval(seen.polls, settings)
+    return keep_polling(seen, max(interval, retry_after or 0), now, settings, "JobTimedOut")
+
+
+def job_poll_interval(polls: int, settings: Settings) -> int:
+    """Jobs run for minutes to many hours: look again less and less often, up to the cap."""
+    return int(min(settings.job_poll_max_seconds, settings.job_poll_initial_seconds * 2 ** min(max(polls - 1, 0), 20)))
+
+
+def wait_for_running_backup(follow_up: FollowUp, now: datetime, settings: Settings) -> Decision:
+    """Azure says another backup of the item is running: wait it out, then trigger (never fail for it).
+
+    What this request had started is void (the service refused it), so the wait starts clean.
+    """
+    waiting = follow_up.enter(
+        Phase.WAIT, now, async_operation_url=None, location_url=None, job_id=None, triggered_at=None,
+        trigger_uncertain_since=None,
+    )
+    return Continue(waiting, settings.min_delay_seconds)
 
 
 def after_transient(
@@ -219,16 +247,20 @@ def _trigger_may_have_acted(error: TransientError) -> bool:
     return False
 
 
-def after_permanent(follow_up: FollowUp, error: PermanentError) -> Decision:
+def after_permanent(follow_up: FollowUp, error: PermanentError, now: datetime, settings: Settings) -> Decision:
+    if follow_up.phase is Phase.TRIGGER and error.info.code in IN_PROGRESS_CODES:
+        return wait_for_running_backup(follow_up, now, settings)
     return Finish(ResultStatus.FAILED, follow_up.advance(last_error=error.info), error=error.info)
 
 
-def _keep_polling(
+def keep_polling(
     follow_up: FollowUp, wait: float, now: datetime, settings: Settings, timeout_code: str
 ) -> Decision:
     deadline_in = (phase_deadline(follow_up, settings) - now).total_seconds()
     if deadline_in <= 0:
-        what = "job" if follow_up.phase is Phase.JOB else "operation"
-        error = ErrorInfo(timeout_code, f"the backup {what} was still running when its deadline passed")
+        what = {Phase.JOB: "the backup job", Phase.WAIT: "another backup of the item"}.get(
+            follow_up.phase, "the backup operation"
+        )
+        error = ErrorInfo(timeout_code, f"{what} was still running when its deadline passed")
         return Finish(ResultStatus.TIMED_OUT, follow_up, error=error)
     return Continue(follow_up, delay_within(wait, floor=settings.min_delay_seconds, deadline_in=deadline_in))

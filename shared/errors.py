@@ -12,6 +12,7 @@
     ├── PermanentError              settle with a ``Failed`` result carrying the error
     │   ├── ArmRejected             ARM answered another 4xx (its CloudError is kept)
     │   ├── ArmProtocolError        ARM answered something this app cannot read
+    │   ├── ResourceNotProtected    Backup Status - Get names no vault that protects the resource
     │   └── UntrustedUrl            a URL to follow is not https on the ARM host under the subscription
     └── QueueUnavailable            storage failed: let the host retry the message, then poison it
 
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "DAILY_LIMIT_CODES",
+    "IN_PROGRESS_CODES",
     "ArmProtocolError",
     "ArmRejected",
     "ArmThrottled",
@@ -34,6 +37,7 @@ __all__ = [
     "PermanentError",
     "QueueUnavailable",
     "RequestRejected",
+    "ResourceNotProtected",
     "TokenUnavailable",
     "TransientError",
     "UntrustedUrl",
@@ -42,6 +46,11 @@ __all__ = [
 
 
 _MAX_FIELD_CHARS = 100
+
+IN_PROGRESS_CODES = frozenset({"UserErrorBackupOperationInProgress", "SystemBackupOperationInProgress"})
+"""Another backup of the item is running: wait for it or join it, never fail for it."""
+DAILY_LIMIT_CODES = frozenset({"CloudDosAbsoluteLimitReached", "CloudDosAbsoluteLimitReachedWithRetry"})
+"""The item's on-demand backups for the UTC day are used up: try again after midnight UTC."""
 
 
 @dataclass(frozen=True)
@@ -170,6 +179,10 @@ class ArmRejected(PermanentError):
 
 class ArmProtocolError(PermanentError):
     """ARM's answer lacks what the protocol promises (a header, a JSON body)."""
+
+
+class ResourceNotProtected(PermanentError):
+    """No Recovery Services vault protects the resource a request names (code ``NotProtected``)."""
 
 
 class UntrustedUrl(PermanentError):

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 __all__ = ["CLOUDS", "Cloud", "Settings", "SettingsError"]
+
+_TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
 
 
 class SettingsError(ValueError):
@@ -23,18 +26,24 @@ class SettingsError(ValueError):
 class Cloud:
     endpoint: str
     scope: str
+    storage_suffix: str
+    """What follows ``{account}.queue.`` / ``{account}.table.`` in the cloud's storage host names."""
 
 
 # US Gov is the odd one out: its endpoint and its token audience differ in host name.
 CLOUDS: Mapping[str, Cloud] = {
-    "azurecloud": Cloud("https://management.azure.com", "https://management.azure.com/.default"),
+    "azurecloud": Cloud(
+        "https://management.azure.com", "https://management.azure.com/.default", "core.windows.net"
+    ),
     "azureusgovernment": Cloud(
         "https://management.usgovcloudapi.net",
         "https://management.core.usgovcloudapi.net/.default",
+        "core.usgovcloudapi.net",
     ),
     "azurechinacloud": Cloud(
         "https://management.chinacloudapi.cn",
         "https://management.chinacloudapi.cn/.default",
+        "core.chinacloudapi.cn",
     ),
 }
 
@@ -44,6 +53,8 @@ class Settings:
     storage_connection: str | None
     """``AzureWebJobsStorage`` as a connection string, or None when storage is identity-based."""
     storage_queue_service_uri: str | None
+    storage_table_service_uri: str | None
+    """The ledger's table service when storage is identity-based; None with a connection string."""
     storage_client_id: str | None
     requests_queue: str
     status_queue: str
@@ -68,6 +79,12 @@ class Settings:
     job_timeout_seconds: int
     http_connect_timeout_seconds: float
     http_read_timeout_seconds: float
+    ledger_table: str | None
+    """The request ledger's table; None when ``BACKUP_LEDGER_TABLE`` is set empty (ledger off)."""
+    ledger_retention_days: int
+    daily_trigger_limits: Mapping[str, int]
+    """Triggers allowed per item and UTC day, by the item name's type prefix (``VM``, ``SQLDataBase``…)
+    lower-cased; a type not named has no limit of ours."""
 
     @property
     def arm_netloc(self) -> str:
@@ -83,10 +100,11 @@ class Settings:
         arm_endpoint = env.text("ARM_ENDPOINT", cloud.endpoint).rstrip("/")
         if not _is_plain_https_origin(arm_endpoint):
             raise SettingsError(f"ARM_ENDPOINT must be https://host[:port] and nothing else, not {arm_endpoint!r}")
-        storage_connection, queue_service_uri = _storage(env)
+        storage_connection, queue_service_uri, table_service_uri = _storage(env, cloud)
         settings = cls(
             storage_connection=storage_connection,
             storage_queue_service_uri=queue_service_uri,
+            storage_table_service_uri=table_service_uri,
             storage_client_id=env.optional("AzureWebJobsStorage__clientId"),
             requests_queue=env.text("BACKUP_REQUESTS_QUEUE", "backup-requests"),
             status_queue=env.text("BACKUP_STATUS_QUEUE", "backup-status"),
@@ -108,12 +126,44 @@ class Settings:
             job_timeout_seconds=env.integer("JOB_TIMEOUT_SECONDS", 48 * 3600, low=1),
             http_connect_timeout_seconds=env.number("HTTP_CONNECT_TIMEOUT_SECONDS", 10.0),
             http_read_timeout_seconds=env.number("HTTP_READ_TIMEOUT_SECONDS", 60.0),
+            ledger_table=_ledger_table(env),
+            ledger_retention_days=env.integer("LEDGER_RETENTION_DAYS", 30, low=1),
+            daily_trigger_limits=_daily_limits(env.optional("DAILY_TRIGGER_LIMITS")),
         )
         if settings.job_poll_max_seconds < settings.job_poll_initial_seconds:
             raise SettingsError("JOB_POLL_MAX_SECONDS must not be below JOB_POLL_INITIAL_SECONDS")
         if settings.retry_max_seconds < settings.retry_base_seconds:
             raise SettingsError("RETRY_MAX_SECONDS must not be below RETRY_BASE_SECONDS")
         return settings
+
+
+def _ledger_table(env: _Env) -> str | None:
+    # Set but empty turns the ledger off; unset means the default table.
+    raw = env.raw("BACKUP_LEDGER_TABLE")
+    if raw is None:
+        return "backupledger"
+    name = raw.strip()
+    if not name:
+        return None
+    if not _TABLE_NAME.fullmatch(name) or name.lower() == "tables":  # "tables" is reserved by the service
+        raise SettingsError(
+            f"BACKUP_LEDGER_TABLE must be 3-63 letters and digits, starting with a letter, not {name!r}"
+        )
+    return name
+
+
+def _daily_limits(raw: str | None) -> Mapping[str, int]:
+    """``VM=9,AzureFileShare=10`` as ``{"vm": 9, "azurefileshare": 10}``."""
+    limits: dict[str, int] = {}
+    for part in (raw or "").replace(";", ",").split(","):
+        if not part.strip():
+            continue
+        kind, equals, count = part.partition("=")
+        count = count.strip()
+        if not equals or not kind.strip() or not (count.isascii() and count.isdigit()) or int(count) < 1:
+            raise SettingsError(f"DAILY_TRIGGER_LIMITS must read like VM=9,AzureFileShare=10, not {part.strip()!r}")
+        limits[kind.strip().lower()] = int(count)
+    return limits
 
 
 def _is_plain_https_origin(url: str) -> bool:
@@ -128,17 +178,19 @@ def _is_plain_https_origin(url: str) -> bool:
     )
 
 
-def _storage(env: _Env) -> tuple[str | None, str | None]:
-    """Connection string, or the queue service URI of identity-based storage."""
+def _storage(env: _Env, cloud: Cloud) -> tuple[str | None, str | None, str | None]:
+    """Connection string, or the queue and table service URIs of identity-based storage."""
     connection = env.optional("AzureWebJobsStorage")
     if connection:
-        return connection, None
-    uri = env.optional("AzureWebJobsStorage__queueServiceUri")
-    if uri:
-        return None, uri.rstrip("/")
+        return connection, None, None
     account = env.optional("AzureWebJobsStorage__accountName")
+    queue_uri = env.optional("AzureWebJobsStorage__queueServiceUri")
+    table_uri = env.optional("AzureWebJobsStorage__tableServiceUri")
     if account:
-        return None, f"https://{account}.queue.core.windows.net"
+        queue_uri = queue_uri or f"https://{account}.queue.{cloud.storage_suffix}"
+        table_uri = table_uri or f"https://{account}.table.{cloud.storage_suffix}"
+    if queue_uri:
+        return None, queue_uri.rstrip("/"), table_uri.rstrip("/") if table_uri else None
     raise SettingsError(
         "AzureWebJobsStorage is not set: give a connection string, or "
         "AzureWebJobsStorage__queueServiceUri / AzureWebJobsStorage__accountName"
@@ -150,6 +202,9 @@ class _Env:
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
+
+    def raw(self, name: str) -> str | None:
+        return self._environ.get(name)
 
     def optional(self, name: str) -> str | None:
         value = self._environ.get(name, "").strip()

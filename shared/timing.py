@@ -8,10 +8,10 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from email.utils import parsedate_to_datetime
 
-__all__ = ["backoff_seconds", "delay_within", "retry_after_seconds"]
+__all__ = ["backoff_seconds", "delay_within", "next_utc_midnight", "retry_after_seconds"]
 
 MAX_QUEUE_DELAY_SECONDS = 7 * 24 * 3600
 
@@ -71,3 +71,9 @@ def delay_within(seconds: float, *, floor: int, deadline_in: float | None = None
     if deadline_in is not None:
         seconds = min(seconds, deadline_in)
     return max(floor, min(MAX_QUEUE_DELAY_SECONDS, math.ceil(seconds)))
+
+
+def next_utc_midnight(now: datetime) -> datetime:
+    """When Azure Backup's daily on-demand limits start afresh: they count per UTC day."""
+    today = now.astimezone(UTC).date()
+    return datetime.combine(today + timedelta(days=1), time(0), tzinfo=UTC)

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 from email.utils import format_datetime
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -173,19 +174,45 @@ def test_long_jobs_are_polled_less_and_less_often_up_to_the_cap() -> None:
 
 
 @pytest.mark.parametrize("code", ["UserErrorBackupOperationInProgress", "SystemBackupOperationInProgress"])
-def test_failed_operation_carries_its_error_code(code: str) -> None:
+def test_an_operation_failed_for_a_running_backup_waits_for_it_then_triggers_again(code: str) -> None:
     app = App()
-    app.transport.on("POST", POST_BACKUP, accepted())
+    app.transport.on("POST", POST_BACKUP, accepted(), accepted())
     error = {"code": code, "message": "Taking backup is not possible as a backup is already in progress."}
-    app.transport.on("GET", OPERATION_STATUS, operation("InProgress"), operation("Failed", error=error))
+    app.transport.on("GET", OPERATION_STATUS, operation("InProgress"), operation("Failed", error=error),
+                     operation("Succeeded"))
+    app.transport.on("GET", JOB_LIST, Reply(200, {"value": []}))  # the running backup ended meanwhile
+    app.transport.on("GET", JOB_GET, job("Completed"))
 
     result = app.run(VM_REQUEST)
 
-    assert result["status"] == "Failed"
-    assert result["error"]["code"] == code
-    assert result["error"]["message"] == error["message"]
-    assert result["correlationId"] == "outcome-1"
-    assert app.transport.calls("GET", JOB_GET) == []
+    assert result["status"] == "Succeeded"
+    assert len(app.posts) == 2
+    [listing] = app.transport.calls("GET", JOB_LIST)
+    assert "status eq 'InProgress'" in parse_qs(urlsplit(listing.url).query)["$filter"][0]
+    assert [f["phase"] for f in app.follow_ups].count("wait") == 1
+
+
+def test_a_post_refused_for_a_running_backup_watches_that_job_and_triggers_after_it() -> None:
+    app = App()
+    app.transport.on("POST", POST_BACKUP, cloud_error(400, "UserErrorBackupOperationInProgress", "busy"), accepted())
+    started = (app.clock() - timedelta(minutes=10)).isoformat()
+    running = listed_job("running-job", friendly_name="v1win2012r", start_time=started)
+    app.transport.on("GET", JOB_LIST, job_list(running))
+    app.transport.on("GET", r"/backupJobs/running-job\?", job("InProgress"), job("InProgress"), job("Completed"))
+    app.transport.on("GET", OPERATION_STATUS, operation("Succeeded"))
+    app.transport.on("GET", JOB_GET, job("Completed"))
+
+    result = app.run(VM_REQUEST)
+
+    assert result["status"] == "Succeeded"
+    assert len(app.posts) == 2
+    assert len(app.transport.calls("GET", r"/backupJobs/running-job\?")) == 3
+    waits = [f for f in app.follow_ups if f["phase"] == "wait"]
+    assert waits[0].get("waitingForJob") is None
+    assert {f.get("waitingForJob") for f in waits[1:]} == {"running-job"}
+    # The job poll schedule: each look at the running job waits at least as long as the one before.
+    wait_delays = [delay for delay, f in zip(app.delays, app.follow_ups, strict=True) if f["phase"] == "wait"]
+    assert wait_delays[1:] == sorted(wait_delays[1:])
 
 
 def test_failed_operation_without_error_body_still_says_why() -> None:
@@ -317,7 +344,7 @@ def test_job_that_never_ends_times_out_with_its_last_state() -> None:
         (400, "BMSUserErrorInvalidInput"),
         (403, "AuthorizationFailed"),
         (404, "ResourceNotFound"),
-        (409, "UserErrorBackupOperationInProgress"),
+        (409, "UserErrorRequestDisallowedByPolicy"),
     ],
 )
 def test_permanent_error_on_post_fails_at_once_with_arms_cloud_error(status: int, code: str) -> None:

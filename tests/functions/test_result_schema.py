@@ -63,7 +63,7 @@ def test_schema_check_bites() -> None:
 def test_a_result_failed_before_any_trigger_matches_the_schema() -> None:
     require_result_schema()
     app = App()
-    app.transport.on("POST", POST_BACKUP, cloud_error(409, "UserErrorBackupOperationInProgress", "busy"))
+    app.transport.on("POST", POST_BACKUP, cloud_error(409, "UserErrorRequestDisallowedByPolicy", "denied"))
     result = app.run(json.dumps(VM_NAMES))
 
     check_result_schema(result)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +18,8 @@ SUCCEEDED = {  # sample file -> the job type of its backup
     "sql-full.json": "AzureWorkloadJob",
     "vm-by-names.json": "AzureIaaSVMJob",
     "vm-eventgrid.json": "AzureIaaSVMJob",
+    "vm-by-resource-id.json": "AzureIaaSVMJob",
+    "vm-arm-event.json": "AzureIaaSVMJob",
 }
 REFUSED = {  # sample file -> status, error code, target, the start of the message
     "rejected-path-traversal.json": ("Rejected", "InvalidRequest", "protectedItemName", "protectedItemName: must not "
@@ -47,19 +48,21 @@ def test_each_sample_named_for_a_refusal_is_refused_for_that_reason_alone() -> N
     assert SAMPLE_SETTINGS["ALLOWED_SUBSCRIPTIONS"] not in other["protectedItemId"]
 
 
-def _key(path: Path, text: str) -> tuple[str, str]:
-    """How its result is found: by the sample's correlationId, or by its raw text when it is not JSON."""
+def _key(text: str) -> tuple[str, str]:
+    """How its result is found: by the sample's key, or by its raw text when it is not JSON."""
     try:
         document = json.loads(text)
     except ValueError:
         return "rawMessage", text
+    if str(document.get("eventType", "")).startswith("Microsoft.Resources."):
+        return "correlationId", str(document["id"])  # an ARM event is keyed by its id; data.correlationId is ARM's
     return "correlationId", str(document.get("data", document)["correlationId"])
 
 
 def test_every_sample_reaches_the_result_its_name_promises(suite: Suite) -> None:
     samples = sorted(SAMPLES.glob("*.json"))
     texts = {path.name: path.read_text(encoding="utf-8") for path in samples}
-    keys = {path.name: _key(path, texts[path.name]) for path in samples}
+    keys = {name: _key(text) for name, text in texts.items()}
     queues = AppQueues.with_prefix(unique("it-samples"))
     collector = suite.results(queues)
 
@@ -96,9 +99,17 @@ def test_every_sample_reaches_the_result_its_name_promises(suite: Suite) -> None
             assert "jobId" not in result
     assert "/protectedItems/AzureFileShare;share1" in by_name["fileshare-by-id.json"][0]["protectedItemId"]
     assert by_name["vm-eventgrid.json"][0]["request"]["protectedItemName"] == "VM;iaasvmcontainerv2;rg-app;vm2"
+    for name, vm in (("vm-by-resource-id.json", "web1"), ("vm-arm-event.json", "web2")):
+        [result] = by_name[name]
+        assert result["resourceId"].endswith(f"/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachines/{vm}")
+        assert result["protectedItemId"].endswith(f"/vaults/vault2/backupFabrics/Azure/protectionContainers/"
+                                                  f"IaasVMContainer;iaasvmcontainerv2;rg-web;{vm}"
+                                                  f"/protectedItems/VM;iaasvmcontainerv2;rg-web;{vm}")
 
     # One backup per sample that reached Azure; nothing sent for the rejected ones.
     stats = suite.admin.stats()
     assert sum(stats["triggers_by_item"].values()) == len(SUCCEEDED) + 1  # + the VM whose job fails
+    # The sample by resource id named its region; only the ARM event's VM had to be read.
+    assert (stats["backup_status"], stats["vm_get"]) == (2, 1)
     paths = [entry["path"] for entry in suite.admin.requests()]
-    assert not any("secrets" in path or "vault2" in path or "11111111" in path for path in paths)
+    assert not any("secrets" in path or ".." in path or "11111111" in path for path in paths)

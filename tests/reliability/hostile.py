@@ -2,15 +2,16 @@
 
 Each strategy draws the raw body a producer (or an attacker with access to the queue) could write:
 not JSON, wrong types, huge and deeply nested documents, unicode, names carrying path syntax
-(``/``, ``..``, ``?``, ``#``, ``%2F``, CRLF), ids of other subscriptions, and follow-ups pointing the
-app at other hosts, plain http or other subscriptions.
+(``/``, ``..``, ``?``, ``#``, ``%2F``, CRLF), ids of other subscriptions, ARM events about other
+resources or with bent subjects, and follow-ups pointing the app at other hosts, plain http or
+other subscriptions.
 
 Each draw is a ``Hostile``: the body and, when it breaks a rule the app publishes, which rule. Such
 a body must be refused without a call to Azure whatever the parser's details; a body with no rule
 broken may be valid, and only those may reach ARM. The rules come from the README (names with path
 syntax or control characters, the allow-list, a queue message's 64 KiB, printable-ASCII URLs on
-the ARM host) and from the published request schema (types, patterns, lengths, enums), with
-``null`` read as "absent", as the README's defaults do.
+the ARM host, the ARM events acted on) and from the published request schema (types, patterns,
+lengths, enums), with ``null`` read as "absent", as the README's defaults do.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from shared.followup import FollowUp, Phase
-from tests.unit.builders import ITEMS, NOW, OTHER_SUB, SUB, backup_request, item_id, names
+from tests.unit.builders import ITEMS, NOW, OTHER_SUB, SUB, backup_request, item_id, names, resource_target, vm_id
 
 __all__ = ["ARM_HOST", "Hostile", "follow_up_messages", "request_messages"]
 
@@ -217,6 +218,98 @@ def _hostile_properties(draw: st.DrawFn) -> Labelled:
     return document, _property_rule(key, value)
 
 
+_RESOURCE_ID = re.compile(_FIELDS["resourceId"]["pattern"])
+_LOCATION = re.compile(_FIELDS["location"]["pattern"])
+
+
+def resource_id_rule(value: Any) -> str | None:
+    """The rule a resourceId breaks: a VM's id (the schema's pattern), in the allowed subscription."""
+    if not isinstance(value, str):
+        return "resourceId is not a string"
+    if not _encodable(value) or "\n" in value:
+        return "resourceId holds a lone surrogate or a line break"
+    trimmed = value[:-1] if value.endswith("/") else value  # a trailing slash: let it be, as for item ids
+    if _RESOURCE_ID.search(trimmed) is None:
+        return "resourceId is not a virtual machine's id"
+    return None if trimmed.split("/")[2].lower() == SUB else "resourceId is outside ALLOWED_SUBSCRIPTIONS"
+
+
+@st.composite
+def _hostile_resource_ids(draw: st.DrawFn) -> Labelled:
+    """resourceId: path syntax spliced into a VM id, another subscription, not a VM, a URL; a bent location."""
+    good = vm_id()
+    choice = draw(st.integers(0, 5))
+    if choice == 0:
+        cut = draw(st.integers(0, len(good)))
+        value: Any = good[:cut] + draw(st.sampled_from(PATH_SYNTAX)) + good[cut:]
+    elif choice == 1:
+        value = draw(st.sampled_from([good.replace(SUB, OTHER_SUB), good.upper(), good.lower(), good]))
+    elif choice == 2:
+        value = draw(st.sampled_from([item_id("vm"), good + "/extensions/x", good.rsplit("/", 2)[0],
+                                      f"https://{ARM_HOST}{good}", good[1:], good + "/"]))
+    elif choice == 3:
+        value = good.rsplit("/", 1)[0] + "/" + draw(hostile_text)
+    elif choice == 4:
+        value = draw(wrong_types)
+    else:
+        value = good
+    document: dict[str, Any] = {"resourceId": value}
+    rule = resource_id_rule(value)
+    if draw(st.booleans()):
+        document["location"] = location = draw(st.one_of(st.just("westeurope"), hostile_text, wrong_types))
+        if location is not None and not (isinstance(location, str) and _LOCATION.search(location)
+                                         and "\n" not in location):
+            rule = rule or "location is not a region name"
+    if draw(st.integers(0, 3)) == 0:
+        field = draw(st.sampled_from([*NAME_FIELDS, "protectedItemId", "properties", "retentionDays"]))
+        document[field] = extra = draw(st.one_of(hostile_text, wrong_types))
+        if field == "properties":
+            rule = rule or (None if extra is None or isinstance(extra, dict) else "properties is not an object")
+        elif field == "retentionDays":
+            rule = rule or _property_rule("retentionDays", extra)
+    return document, rule
+
+
+_ARM_EVENT_TYPES = tuple(f"Microsoft.Resources.Resource{what}" for what in (
+    "WriteSuccess", "ActionSuccess", "DeleteSuccess", "WriteFailure", "ActionCancel", "DeleteFailure"))
+_ACTED_ON = {"Microsoft.Resources.ResourceWriteSuccess", "Microsoft.Resources.ResourceActionSuccess"}
+_OPERATIONS = ("Microsoft.Compute/virtualMachines/write", "Microsoft.Compute/virtualMachines/delete",
+               "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems/backup/action",
+               "Microsoft.RecoveryServices/locations/backupStatus/action", "Microsoft.Compute/disks/write")
+
+
+def _event_rule(event_type: str, operation: Any) -> str | None:
+    """README "ARM events": only writes and actions that succeeded, never this app's own kind of operation."""
+    if event_type not in _ACTED_ON:
+        return "an ARM event of a type never acted on"
+    if isinstance(operation, str) and operation.lower().startswith("microsoft.recoveryservices/"):
+        return "an ARM event of a Recovery Services operation"
+    return None
+
+
+@st.composite
+def _hostile_arm_events(draw: st.DrawFn) -> Hostile:
+    """ARM events with bent types, subjects, resource URIs and operations, in either event schema."""
+    resource = draw(st.one_of(st.sampled_from([vm_id(), vm_id().lower(), item_id("vm"), vm_id() + "/extensions/x"]),
+                              _hostile_resource_ids().map(lambda labelled: labelled[0]["resourceId"])))
+    data: dict[str, Any] = {"resourceUri": resource, "operationName": draw(st.one_of(
+        st.sampled_from(_OPERATIONS), hostile_text, wrong_types)), "claims": {"name": "x"}, "correlationId": "c"}
+    if draw(st.booleans()):
+        data["resourceUri"] = draw(st.one_of(hostile_text, wrong_types, st.just(vm_id(name="other"))))
+    if draw(st.integers(0, 4)) == 0:
+        del data["resourceUri"]
+    event_type = draw(st.one_of(st.sampled_from(_ARM_EVENT_TYPES), st.builds(
+        lambda tail: "Microsoft.Resources." + tail, hostile_text)))
+    subject = draw(st.one_of(st.just(resource), hostile_text))
+    if draw(st.booleans()):
+        event: dict[str, Any] = {"id": draw(st.one_of(st.just("evt-1"), hostile_text)), "eventType": event_type,
+                                 "subject": subject, "data": data}
+    else:
+        event = {"specversion": "1.0", "id": "ce-1", "source": "/s", "type": event_type, "subject": subject,
+                 "data": data}
+    return Hostile(json.dumps(event).encode("utf-8", "surrogatepass"), _event_rule(event_type, data["operationName"]))
+
+
 def _deeply_nested(depth: int) -> Hostile:
     inner = '{"a":' * depth + "1" + "}" * depth
     body = ('{"subscriptionId":"' + SUB + '","properties":' + inner + "}").encode()
@@ -240,6 +333,7 @@ documents: st.SearchStrategy[Labelled] = st.one_of(
               wrong_types),
     _hostile_item_names(),
     _hostile_ids(),
+    _hostile_resource_ids(),
     _hostile_properties(),
     st.builds(_names_with, st.just("correlationId"), hostile_text),
     st.builds(_names_with, st.sampled_from(["subscriptionId"]), st.sampled_from([OTHER_SUB, OTHER_SUB.upper()])),
@@ -296,12 +390,13 @@ _BRANCHES: dict[str, st.SearchStrategy[Hostile]] = {
     "not json": not_json,
     "document": st.builds(_encoded, documents, st.sampled_from(["json", "json", "base64", "eventgrid", "cloudevents"])),
     "nested": st.builds(_deeply_nested, st.one_of(st.integers(30, 2000), st.integers(2000, 40_000))),
+    "arm event": _hostile_arm_events(),
     "huge": st.builds(_huge, st.one_of(st.integers(60_000, 66_000), st.integers(66_000, 200_000)),
                       st.sampled_from(["correlationId", "containerName", "unknownField", "vaultName"])),
 }
 # Weighted by hand (one_of flattens nested one_ofs, so the many kinds of garbage would crowd out documents).
 request_messages: st.SearchStrategy[Hostile] = st.sampled_from(
-    ["not json"] * 3 + ["document"] * 5 + ["nested", "huge"]
+    ["not json"] * 3 + ["document"] * 5 + ["arm event", "nested", "huge"]
 ).flatmap(lambda kind: _BRANCHES[kind])
 
 # --- follow-ups -----------------------------------------------------------------------------------
@@ -345,8 +440,10 @@ def follow_up_messages(draw: st.DrawFn) -> Hostile:
     """Follow-ups as this app writes them, then tampered with; or no follow-up at all."""
     if draw(st.integers(0, 5)) == 0:
         return Hostile(draw(not_json).body, "not a follow-up")
-    request = backup_request(draw(st.sampled_from(sorted(ITEMS))))
     phase = draw(st.sampled_from(list(Phase)))
+    if phase is Phase.RESOLVE:
+        return draw(_resolving_follow_ups())
+    request = backup_request(draw(st.sampled_from(sorted(ITEMS))))
     base_path = request.item.item_path
     follow_up = FollowUp(request, phase, NOW - timedelta(minutes=5), NOW - timedelta(minutes=1),
                          triggered_at=NOW - timedelta(minutes=4))
@@ -370,3 +467,21 @@ def follow_up_messages(draw: st.DrawFn) -> Hostile:
     follows_the_url = document.get("phase") == Phase.OPERATION.value
     body = json.dumps(document).encode("utf-8", "surrogatepass")
     return Hostile(body, url_rule if follows_the_url else None)
+
+
+@st.composite
+def _resolving_follow_ups(draw: st.DrawFn) -> Hostile:
+    """A follow-up still resolving its VM, its target bent, or a request smuggled in beside it."""
+    target = resource_target(location=draw(st.sampled_from([None, "westeurope"])))
+    follow_up = FollowUp(None, Phase.RESOLVE, NOW - timedelta(minutes=5), NOW - timedelta(minutes=1), target=target)
+    document: dict[str, Any] = json.loads(follow_up.to_text())
+    tamper = draw(st.integers(0, 4))
+    if tamper == 1:
+        document["target"]["resourceId"] = draw(_hostile_resource_ids())[0]["resourceId"]
+    elif tamper == 2:
+        document["target"][draw(st.sampled_from(["location", "properties", "correlationId"]))] = draw(
+            st.one_of(hostile_text, wrong_types))
+    elif tamper == 3:
+        document[draw(st.sampled_from(["target", "request", "rawMessage", "attempt"]))] = draw(
+            st.one_of(hostile_text, wrong_types, st.just(backup_request().to_json())))
+    return Hostile(json.dumps(document).encode("utf-8", "surrogatepass"), None)

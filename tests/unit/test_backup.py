@@ -13,7 +13,6 @@ from shared.arm import Accepted, LocationSnapshot
 from shared.backup import (
     JOB_LOOKUP_TRIES,
     Continue,
-    Decision,
     Finish,
     after_job,
     after_job_lookup,
@@ -41,22 +40,17 @@ from shared.results import ResultStatus
 from shared.statuses import JobSnapshot, JobStatus, OperationSnapshot, OperationStatus
 from shared.timing import MAX_QUEUE_DELAY_SECONDS, backoff_seconds, delay_within
 from tests.unit.builders import NOW, follow_up, make_settings
+from tests.unit.decisions import continued, ended
 
 DEFAULTS = make_settings()
 AO_URL = "https://management.azure.com/subscriptions/x/operationsStatus/1"
 LOCATION = "https://management.azure.com/subscriptions/x/operationResults/1"
 IN_PROGRESS_OP = OperationSnapshot(OperationStatus.IN_PROGRESS, None, None, {"status": "InProgress"})
 BUSY = ErrorInfo("UserErrorBackupOperationInProgress", "Taking snapshot is not allowed as a backup is in progress.")
+REFUSED = ErrorInfo("UserErrorGuestAgentStatusUnavailable", "VM agent is unable to communicate with the service.")
 
 
-def continued(decision: Decision) -> Continue:
-    assert isinstance(decision, Continue), decision
-    return decision
-
-
-def finished(decision: Decision) -> Finish:
-    assert isinstance(decision, Finish), decision
-    return decision
+finished = ended  # the name these tests read best with
 
 
 def polling(phase: Phase = Phase.OPERATION, *, started: datetime = NOW, **changes: Any) -> FollowUp:
@@ -165,10 +159,10 @@ def test_succeeded_without_job_id_is_triggered() -> None:
 
 @pytest.mark.parametrize("status", [OperationStatus.FAILED, OperationStatus.INVALID])
 def test_failed_operation_carries_its_error(status: OperationStatus) -> None:
-    decision = finished(after_operation(polling(), op(status, error=BUSY), None, NOW, DEFAULTS))
+    decision = finished(after_operation(polling(), op(status, error=REFUSED), None, NOW, DEFAULTS))
 
     assert decision.status is ResultStatus.FAILED
-    assert decision.error == BUSY
+    assert decision.error == REFUSED
     assert decision.job is None
 
 
@@ -303,7 +297,7 @@ def test_ended_jobs(status: JobStatus, result: ResultStatus) -> None:
 
 
 def test_failed_job_carries_its_error() -> None:
-    error = ErrorInfo("UserErrorBackupOperationInProgress", "busy")
+    error = REFUSED
     decision = finished(after_job(polling(Phase.JOB), job(JobStatus.FAILED, error), None, NOW, DEFAULTS))
 
     assert decision.error == error
@@ -563,7 +557,7 @@ def test_other_failures_do_not_mark_the_trigger_uncertain(phase: Phase, error: T
      UntrustedUrl(ErrorInfo("UntrustedFollowUpUrl", "refused"))],
 )
 def test_after_permanent_fails_with_the_error(error: ArmRejected | ArmProtocolError | UntrustedUrl) -> None:
-    decision = finished(after_permanent(polling(), error))
+    decision = finished(after_permanent(polling(), error, NOW, make_settings()))
 
     assert decision.status is ResultStatus.FAILED
     assert decision.error == error.info

@@ -46,8 +46,8 @@ OPERATION = load_example("ProtectedItemOperationStatus.json")["responses"]["200"
 JOB = load_example("GetJobDetails.json")["responses"]["200"]["body"]
 JOB_ID = OPERATION["properties"]["jobId"]
 STATUS_QUEUE = "backup-status"
-BUSY = {"code": "UserErrorBackupOperationInProgress",
-        "message": "Taking snapshot is not allowed as a backup is already in progress."}
+REFUSED = {"code": "UserErrorGuestAgentStatusUnavailable",
+           "message": "VM agent is unable to communicate with the Azure Backup Service."}
 
 
 def request_body(kind: str = "vm", **changes: Any) -> bytes:
@@ -301,7 +301,7 @@ def test_wrapped_requests_are_correlated_by_event_id(wrapper: str) -> None:
     handle_request(body, Delivery("msg-1", 1, NOW), svc)
 
     expected = "msg-1" if wrapper == "base64" else "evt-7"
-    assert follow_up_of(sender.messages[0]).request.correlation_id == expected
+    assert follow_up_of(sender.messages[0]).correlation_id == expected
 
 
 # --- redelivery: never trigger twice blindly ------------------------------------------------
@@ -502,12 +502,13 @@ def _job_window_start(transport: FakeTransport) -> str:
 
 # A follow-up of the trigger phase whose first POST was sent without looking (attempt 0, never
 # throttled): only the redelivery says that an earlier invocation may have posted.
-FIRST_TRY = FollowUp(parsed(), Phase.TRIGGER, NOW - timedelta(minutes=10), NOW - timedelta(minutes=10))
+FIRST_REQUEST = parsed()
+FIRST_TRY = FollowUp(FIRST_REQUEST, Phase.TRIGGER, NOW - timedelta(minutes=10), NOW - timedelta(minutes=10))
 
 
 def test_a_redelivered_first_try_follow_up_looks_from_its_insertion_and_adopts_the_job() -> None:
     inserted = NOW - timedelta(seconds=30)
-    transport = script(FIRST_TRY.request, job_lists=[Reply(200, body={"value": [job_entry("job-found", NOW)]})])
+    transport = script(FIRST_REQUEST, job_lists=[Reply(200, body={"value": [job_entry("job-found", NOW)]})])
     svc, sender, _ = services(transport)
 
     assert handle_follow_up(FIRST_TRY.to_text().encode(), Delivery("f-1", 2, inserted), svc) is None
@@ -521,7 +522,7 @@ def test_a_redelivered_first_try_follow_up_looks_from_its_insertion_and_adopts_t
 
 
 def test_a_redelivered_first_try_follow_up_without_insertion_time_looks_from_the_request() -> None:
-    transport = script(FIRST_TRY.request, job_lists=[Reply(200, body={"value": [job_entry("job-found", NOW)]})])
+    transport = script(FIRST_REQUEST, job_lists=[Reply(200, body={"value": [job_entry("job-found", NOW)]})])
     svc, sender, _ = services(transport)
 
     handle_follow_up(FIRST_TRY.to_text().encode(), Delivery("f-1", 3, None), svc)
@@ -534,7 +535,7 @@ def test_a_redelivered_first_try_follow_up_without_insertion_time_looks_from_the
 def test_a_redelivered_follow_up_keeps_the_earlier_uncertain_instant() -> None:
     earlier = NOW - timedelta(minutes=20)
     follow_up = FIRST_TRY.advance(trigger_uncertain_since=earlier)
-    transport = script(follow_up.request, job_lists=[Reply(200, body={"value": [job_entry("job-found", NOW)]})])
+    transport = script(FIRST_REQUEST, job_lists=[Reply(200, body={"value": [job_entry("job-found", NOW)]})])
     svc, sender, _ = services(transport)
 
     handle_follow_up(follow_up.to_text().encode(), Delivery("f-1", 2, NOW - timedelta(seconds=30)), svc)
@@ -544,7 +545,7 @@ def test_a_redelivered_follow_up_keeps_the_earlier_uncertain_instant() -> None:
 
 
 def test_a_redelivered_first_try_follow_up_that_finds_no_job_posts_once_and_moves_on() -> None:
-    transport = script(FIRST_TRY.request)
+    transport = script(FIRST_REQUEST)
     svc, sender, _ = services(transport)
 
     handle_follow_up(FIRST_TRY.to_text().encode(), Delivery("f-1", 2, NOW - timedelta(seconds=30)), svc)
@@ -556,7 +557,7 @@ def test_a_redelivered_first_try_follow_up_that_finds_no_job_posts_once_and_move
 
 
 def test_a_first_delivery_of_a_first_try_follow_up_posts_without_listing() -> None:
-    transport = script(FIRST_TRY.request)
+    transport = script(FIRST_REQUEST)
     svc, _, _ = services(transport)
 
     handle_follow_up(FIRST_TRY.to_text().encode(), Delivery("f-1", 1, NOW - timedelta(seconds=30)), svc)
@@ -566,8 +567,8 @@ def test_a_first_delivery_of_a_first_try_follow_up_posts_without_listing() -> No
 
 def test_a_redelivered_follow_up_past_the_trigger_phase_is_not_marked_uncertain() -> None:
     follow_up = FIRST_TRY.enter(Phase.OPERATION, NOW - timedelta(minutes=9), async_operation_url=operation_url(
-        FIRST_TRY.request), triggered_at=NOW - timedelta(minutes=9))
-    transport = script(follow_up.request, operations=[op_reply("InProgress", retry_after="60")])
+        FIRST_REQUEST), triggered_at=NOW - timedelta(minutes=9))
+    transport = script(FIRST_REQUEST, operations=[op_reply("InProgress", retry_after="60")])
     svc, sender, _ = services(transport)
 
     handle_follow_up(follow_up.to_text().encode(), Delivery("f-1", 2, NOW - timedelta(seconds=30)), svc)
@@ -654,7 +655,7 @@ def test_a_whole_walk_to_succeeded(kind: str, object_type: str) -> None:
     assert "error" not in document
     assert document["timings"] == {"requestedAt": "2026-11-26T12:00:00Z", "triggeredAt": "2026-11-26T12:00:00Z",
                                    "completedAt": "2026-11-26T12:03:20Z", "elapsedSeconds": 200.0}
-    assert all(follow_up_of(message).request.correlation_id == f"walk-{kind}" for message in result.follow_ups)
+    assert all(follow_up_of(message).correlation_id == f"walk-{kind}" for message in result.follow_ups)
     client_ids = [sent.headers["x-ms-client-request-id"] for sent in transport.sent]
     assert len(set(client_ids)) == len(transport.sent)
     assert all(sent.headers["Authorization"] == f"Bearer {FAKE_TOKEN}" for sent in transport.sent)
@@ -682,17 +683,17 @@ def test_completed_with_warnings() -> None:
 
 
 def test_a_failed_operation() -> None:
-    transport = script(parsed(), operations=[op_reply("Failed", error=BUSY)])
+    transport = script(parsed(), operations=[op_reply("Failed", error=REFUSED)])
 
     result = walk(request_body(), transport).result
 
     assert result["status"] == "Failed"
-    assert result["error"] == BUSY
+    assert result["error"] == REFUSED
     assert "jobId" not in result
 
 
 def test_a_post_refused_by_arm_fails_at_once_with_its_cloud_error() -> None:
-    transport = script(parsed(), post=[Reply(409, body={"error": {**BUSY, "target": "item"}}, headers={
+    transport = script(parsed(), post=[Reply(409, body={"error": {**REFUSED, "target": "item"}}, headers={
         "x-ms-request-id": "req-409", "x-ms-correlation-request-id": "corr-409"})])
     svc, sender, _ = services(transport)
 
@@ -700,7 +701,7 @@ def test_a_post_refused_by_arm_fails_at_once_with_its_cloud_error() -> None:
 
     result = json.loads(outcome or "")
     assert result["status"] == "Failed"
-    assert result["error"] == {**BUSY, "target": "item", "httpStatus": 409, "requestId": "req-409",
+    assert result["error"] == {**REFUSED, "target": "item", "httpStatus": 409, "requestId": "req-409",
                                "correlationRequestId": "corr-409"}
     assert sender.messages == []
     assert len(transport.sent) == 1
