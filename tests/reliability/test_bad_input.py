@@ -28,7 +28,9 @@ from shared.followup import FollowUp, Phase
 from shared.settings import Settings
 from shared.workflow import Delivery, handle_follow_up, handle_request
 from tests.fakes import FAKE_TOKEN, FakeCredential, FakeTransport, Reply
-from tests.reliability.hostile import ARM_HOST, Hostile, follow_up_messages, request_messages
+from tests.reliability.hostile import ARM_HOST, request_messages
+from tests.reliability.hostile_follow_ups import follow_up_messages
+from tests.reliability.published_rules import Hostile
 from tests.reliability.support import Scale, publish
 from tests.unit.builders import NOW, OTHER_SUB, SUB, backup_request, make_settings, result_of, services
 
