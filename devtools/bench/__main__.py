@@ -1,8 +1,8 @@
-"""``python -m devtools.bench``: what the app costs per backup and how fast it goes, beside baselines.
+"""What the app costs per backup and how fast it goes, beside baselines.
 
 ::
 
-    python -m devtools.bench [--requests 2000] [--quick] [--json bench-results/latest.json]
+    .venv/bin/python -m devtools.bench [--quick]
 
 One local stack (Azurite, the emulator, the local host) serves every section, one after the
 other, so all figures come from the same emulator in the same run:
@@ -32,18 +32,18 @@ from pathlib import Path
 from typing import Any
 
 from devtools.bench.deps import ensure_installed
+from devtools.clihelp import parser as cli_parser
 from devtools.stack import REPO_ROOT
 
 FIXED_POLL_SECONDS = 5.0
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m devtools.bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, help="throughput requests (default 2000; --quick 500)")
+    parser = cli_parser("devtools.bench", __doc__)
+    parser.add_argument("--requests", type=int, metavar="N", help="throughput requests (default: 2000; --quick 500)")
     parser.add_argument("--quick", action="store_true", help="smaller samples: about two minutes")
-    parser.add_argument("--json", type=Path, default=REPO_ROOT / "bench-results" / "latest.json",
-                        help="where to write the figures (default bench-results/latest.json)")
+    parser.add_argument("--json", type=Path, default=REPO_ROOT / "bench-results" / "latest.json", metavar="FILE",
+                        help="where to write the figures")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     return parser.parse_args(argv)
 

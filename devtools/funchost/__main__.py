@@ -1,4 +1,4 @@
-"""``python -m devtools.funchost``: run an app's queue triggers until SIGTERM or Ctrl-C.
+"""Run a function app's queue triggers as the Functions host does, until SIGTERM or Ctrl-C.
 
 Exit status: 0 after a clean stop, 2 when the app cannot start (the reason on stderr),
 3 when invocations were still running at the shutdown deadline and were abandoned.
@@ -22,6 +22,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from devtools.clihelp import parser as cli_parser
 from devtools.funchost.errors import HostError
 from devtools.funchost.host import DEFAULT_DRAIN_SECONDS, FunctionHost
 from devtools.funchost.inflight import DEFAULT_LEASE_SECONDS
@@ -70,23 +71,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m devtools.funchost", description=__doc__)
-    parser.add_argument("--app-root", type=Path, default=Path.cwd(), help="the function app folder (host.json)")
+    parser = cli_parser("devtools.funchost", __doc__)
+    parser.add_argument("--app-root", type=Path, default=Path.cwd(), metavar="DIR",
+                        help="the function app's folder, with host.json (default: the working folder)")
     settings = parser.add_mutually_exclusive_group()
-    settings.add_argument("--settings", type=Path, help="local.settings.json to read (default: the app root's, if any)")
+    settings.add_argument("--settings", type=Path, metavar="FILE",
+                          help="local.settings.json to read (default: the app folder's, if there is one)")
     settings.add_argument("--no-settings", action="store_true", help="read no local.settings.json")
-    parser.add_argument("--functions", help="comma-separated function names to run (default: all)")
-    parser.add_argument(
-        "--drain-seconds", type=float, default=DEFAULT_DRAIN_SECONDS, help="how long shutdown waits for invocations"
-    )
-    parser.add_argument(
-        "--lease-seconds",
-        type=float,
-        default=DEFAULT_LEASE_SECONDS,
-        help="visibility lease of a received message, renewed at half-time (the host's 10 min; tests shorten it)",
-    )
-    parser.add_argument("--ready-file", type=Path, help="write {pid, functions} here once listening")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--functions", metavar="NAMES", help="comma-separated function names to run (default: all)")
+    parser.add_argument("--drain-seconds", type=float, default=DEFAULT_DRAIN_SECONDS, metavar="SECONDS",
+                        help="how long shutdown waits for running invocations")
+    parser.add_argument("--lease-seconds", type=float, default=DEFAULT_LEASE_SECONDS, metavar="SECONDS",
+                        help="visibility lease of a received message, renewed at half-time (tests shorten it)")
+    parser.add_argument("--ready-file", type=Path, metavar="FILE", help="write {pid, functions} here once listening")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="the log's threshold")
     return parser.parse_args(argv)
 
 
