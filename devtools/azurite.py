@@ -1,11 +1,16 @@
-"""Azurite's queue service for the local stack and the integration tests.
+"""Azurite's queue and table services for the local stack and the integration tests.
 
-Runs ``azurite-queue`` from ``devtools/node_modules/.bin`` on 127.0.0.1 with its data in
-``.local/azurite/<name>``, and can be stopped and started again on the same port and data, as
-the chaos tests do. ``--disableTelemetry`` keeps it offline; ``--skipApiVersionCheck`` lets
-azure-storage-queue 12.18 (service version 2026-10-06) talk to Azurite 3.35.
+Runs the combined ``azurite`` from ``devtools/node_modules/.bin`` as one process on 127.0.0.1,
+its data in ``.local/azurite/<name>``: the queues on ``port``, the request ledger's table on
+``table_port``. It can be stopped and started again on the same ports and data, as the chaos
+tests do. One process rather than ``azurite-queue`` plus ``azurite-table`` keeps a restart one
+step (both services go down and come back together, as a storage account's outage would) and
+costs one Node runtime instead of two on a small machine. The combined binary always serves
+blobs too; nothing here uses them, so that service gets whatever free port the OS hands out.
+``--disableTelemetry`` keeps it offline; ``--skipApiVersionCheck`` lets azure-storage-queue
+12.18 (service version 2026-10-06) and azure-data-tables 12.7 talk to Azurite 3.35.
 
-``python -m devtools.azurite [--name N] [--port P]`` runs one until Ctrl-C.
+``python -m devtools.azurite [--name N] [--port P] [--table-port T]`` runs one until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -29,14 +34,18 @@ HOST = "127.0.0.1"
 
 
 class AzuriteNotInstalled(RuntimeError):
-    """``devtools/node_modules/.bin/azurite-queue`` is missing: run devtools/bootstrap.sh."""
+    """``devtools/node_modules/.bin/azurite`` is missing: run devtools/bootstrap.sh."""
 
 
-def connection_string(port: int, host: str = HOST) -> str:
-    return (
+def connection_string(port: int, host: str = HOST, *, table_port: int | None = None) -> str:
+    """Azurite's account with its queue endpoint, and its table endpoint when ``table_port`` is given."""
+    text = (
         f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
         f"QueueEndpoint=http://{host}:{port}/{ACCOUNT_NAME};"
     )
+    if table_port is not None:
+        text += f"TableEndpoint=http://{host}:{table_port}/{ACCOUNT_NAME};"
+    return text
 
 
 def free_port() -> int:
@@ -46,7 +55,7 @@ def free_port() -> int:
 
 
 def executable(root: Path = REPO_ROOT) -> Path:
-    path = root / "devtools" / "node_modules" / ".bin" / "azurite-queue"
+    path = root / "devtools" / "node_modules" / ".bin" / "azurite"
     if not path.exists():
         raise AzuriteNotInstalled(f"{path} is missing: run devtools/bootstrap.sh (npm ci in devtools/)")
     return path
@@ -61,13 +70,14 @@ def _accepts_connections(port: int) -> bool | None:
 
 
 class Azurite:
-    """One Azurite queue service; ``start()`` returns its connection string."""
+    """One Azurite with queues on ``port`` and tables on ``table_port``; ``start()`` returns its connection string."""
 
     def __init__(
         self,
         name: str = "dev",
         *,
         port: int | None = None,
+        table_port: int | None = None,
         root: Path = REPO_ROOT,
         fresh: bool = False,
         log_path: Path | None = None,
@@ -76,13 +86,16 @@ class Azurite:
         self.root = root
         self.data_dir = root / ".local" / "azurite" / name
         self.port = port or free_port()
+        self.table_port = table_port or free_port()
+        while self.table_port == self.port:
+            self.table_port = free_port()
         self._fresh = fresh
         self._log_path = log_path or root / ".local" / "logs" / f"{name}-azurite.log"
         self._process: ManagedProcess | None = None
 
     @property
     def connection_string(self) -> str:
-        return connection_string(self.port)
+        return connection_string(self.port, table_port=self.table_port)
 
     @property
     def running(self) -> bool:
@@ -101,7 +114,7 @@ class Azurite:
 
     def start(self, timeout: float = 30.0) -> str:
         if self._fresh and self._process is None and self.data_dir.exists():
-            shutil.rmtree(self.data_dir)  # only on the first start: a restart keeps the queues
+            shutil.rmtree(self.data_dir)  # only on the first start: a restart keeps the queues and tables
         self.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [
             str(executable(self.root)),
@@ -109,6 +122,14 @@ class Azurite:
             HOST,
             "--queuePort",
             str(self.port),
+            "--tableHost",
+            HOST,
+            "--tablePort",
+            str(self.table_port),
+            "--blobHost",
+            HOST,
+            "--blobPort",
+            "0",
             "--location",
             str(self.data_dir),
             "--disableTelemetry",
@@ -120,9 +141,9 @@ class Azurite:
         self._process.start()
         process = self._process
         wait_until(
-            lambda: _accepts_connections(self.port),
+            lambda: _accepts_connections(self.port) and _accepts_connections(self.table_port),
             timeout=timeout,
-            what=f"Azurite listening on {HOST}:{self.port}",
+            what=f"Azurite listening on {HOST}:{self.port} (queues) and {HOST}:{self.table_port} (tables)",
             process=process,
         )
         return self.connection_string
@@ -136,7 +157,7 @@ class Azurite:
             self._process.kill()
 
     def restart(self, timeout: float = 30.0) -> str:
-        """Stop and start again on the same port and data folder."""
+        """Stop and start again on the same ports and data folder."""
         self.stop()
         return self.start(timeout)
 
@@ -145,10 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devtools.azurite", description=__doc__)
     parser.add_argument("--name", default="dev", help="data folder .local/azurite/NAME")
     parser.add_argument("--port", type=int, help="queue port (default: a free one)")
-    parser.add_argument("--fresh", action="store_true", help="start with empty queues")
+    parser.add_argument("--table-port", type=int, help="table port (default: a free one)")
+    parser.add_argument("--fresh", action="store_true", help="start with empty queues and tables")
     args = parser.parse_args(argv)
     try:
-        azurite = Azurite(args.name, port=args.port, fresh=args.fresh)
+        azurite = Azurite(args.name, port=args.port, table_port=args.table_port, fresh=args.fresh)
         print(azurite.start(), flush=True)
     except AzuriteNotInstalled as exc:
         print(f"azurite: {exc}", file=sys.stderr)

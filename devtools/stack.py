@@ -191,7 +191,7 @@ class LocalStack:
         self.azurite.kill()
 
     def restart_azurite(self) -> str:
-        """Same port, same data: the queues and their messages survive."""
+        """Same ports, same data: the queues, their messages and the tables survive."""
         return self.azurite.restart(self.ready_timeout)
 
     # -- the emulator ----------------------------------------------------------------------------
