@@ -1,6 +1,6 @@
 """The binding contract: function.json and ``main`` agree, as the Python worker itself decides.
 
-Both functions are loaded through ``azure_functions_runtime_v1.handle_event`` (the worker's own
+The three functions are loaded through ``azure_functions_runtime_v1.handle_event`` (the worker's own
 ``worker_init_request`` and ``function_load_request``: ``loader.load_function`` imports the
 script as ``__app__.<folder>``, then ``functions.Registry.add_function`` checks parameter names
 against binding names, ``func.Out`` against directions and annotations against binding types).
@@ -8,7 +8,8 @@ The host sends protobuf messages; the handlers only read attributes off them, so
 with the protobuf enum values are enough. A deliberately broken copy of each function, in
 tmp_path, must be refused by the same loader. Two invocations through the worker's
 ``invocation_request`` show that its QueueMessage (built from the trigger metadata) and its
-``Out`` objects carry a request in and a result out.
+``Out`` objects carry a request in and a result out; two more through backup_api show its
+HttpRequest (built from the host's RpcHttp) coming in and its HttpResponse going back as RpcHttp.
 
 host.json, function.json and local.settings.sample.json are also checked against the
 SchemaStore schemas the Functions tooling uses.
@@ -41,6 +42,8 @@ from tests.functions.harness import JOB_LIST, VM_NAMES, App, job_list, listed_jo
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMASTORE = ROOT / "tests" / "fixtures" / "schemastore"
 FUNCTIONS = ("trigger_backup", "poll_status")
+"""The queue-triggered functions."""
+HTTP_FUNCTION = "backup_api"
 TRIGGER_QUEUES = {"trigger_backup": "%BACKUP_REQUESTS_QUEUE%", "poll_status": "%BACKUP_STATUS_QUEUE%"}
 
 
@@ -86,6 +89,7 @@ class _ParameterBinding(_Message):
 
 
 PROTOS = SimpleNamespace(
+    RpcHttp=_Message,
     BindingInfo=_BindingInfo,
     StatusResult=_StatusResult,
     RpcException=_Message,
@@ -353,7 +357,7 @@ def test_host_json_reads_queues_as_plain_text_and_bounds_retries() -> None:
     assert queues["maxDequeueCount"] >= 1
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("name", (*FUNCTIONS, HTTP_FUNCTION))
 def test_function_json_is_valid_for_its_schema(name: str) -> None:
     # The schema says draft-04 but uses "const": only draft-07 reads it as meant.
     schema = _json(SCHEMASTORE / "function.json")
@@ -383,10 +387,10 @@ def test_function_json_queues_and_directions(name: str) -> None:
     assert {binding["connection"] for binding in bindings.values()} == {"AzureWebJobsStorage"}
 
 
-def test_only_the_two_classic_functions_exist() -> None:
+def test_only_the_three_classic_functions_exist() -> None:
     function_dirs = sorted(path.parent.name for path in ROOT.glob("*/function.json"))
 
-    assert function_dirs == sorted(FUNCTIONS)
+    assert function_dirs == sorted((*FUNCTIONS, HTTP_FUNCTION))
     assert not (ROOT / "function_app.py").exists(), "it would switch the worker to the decorator model"
 
 
@@ -418,7 +422,7 @@ def test_local_settings_sample_is_valid_and_names_every_queue_setting() -> None:
     assert values["FUNCTIONS_WORKER_RUNTIME"] == "python"
     referenced = {
         match
-        for name in FUNCTIONS
+        for name in (*FUNCTIONS, HTTP_FUNCTION)
         for match in re.findall(r"%(\w+)%", (ROOT / name / "function.json").read_text(encoding="utf-8"))
     }
     assert referenced == {"BACKUP_REQUESTS_QUEUE", "BACKUP_STATUS_QUEUE", "BACKUP_RESULTS_QUEUE"}
