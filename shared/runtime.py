@@ -1,4 +1,4 @@
-"""Process-wide wiring: settings, one credential, one HTTP session, one queue sender.
+"""Process-wide wiring: settings, one credential, one HTTP session, one queue sender, the ledger.
 
 Built on first use and kept for the life of the worker process, so warm invocations pay for
 none of it and tokens and connections are reused.
@@ -17,6 +17,8 @@ from azure.identity import DefaultAzureCredential
 from requests.adapters import HTTPAdapter
 
 from shared.arm import ArmClient
+from shared.ledger import Ledger
+from shared.ledger_table import ledger_store
 from shared.queues import QueueSender, queue_service
 from shared.settings import Settings
 from shared.workflow import Services
@@ -61,10 +63,12 @@ def _build(settings: Settings) -> Services:
     session = requests.Session()
     # No transport retries: a repeated trigger POST would spend the item's daily quota.
     session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=_POOL_SIZE, max_retries=0))
+    store = ledger_store(settings, credential)
     return Services(
         settings=settings,
         arm=ArmClient(settings, credential, session, utc_now),
         sender=QueueSender(queue_service(settings, credential)),
         clock=utc_now,
         rng=random.Random(),  # noqa: S311 - jitter, not secrets
+        ledger=Ledger(store) if store is not None else None,
     )
