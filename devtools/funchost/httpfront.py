@@ -166,6 +166,7 @@ def _handler(front: HttpFront) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as Kestrel: every answer says its length
         server_version = "funchost"
+        timeout = 30  # seconds a client may stay silent mid-request before the connection is dropped
 
         def do_GET(self) -> None:
             self._serve()
