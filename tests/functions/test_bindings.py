@@ -303,8 +303,13 @@ def test_unchanged_copy_loads(source: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("source", FUNCTIONS)
 @pytest.mark.parametrize("case", sorted(BROKEN))
 def test_loader_refuses_a_copy_whose_bindings_and_signature_disagree(source: str, case: str, tmp_path: Path) -> None:
-    file_name, old, new, complaint = BROKEN[case]
-    folder = "broken_" + re.sub(r"\W", "_", case) + "_" + uuid.uuid4().hex[:8]
+    check_refused(source, case, BROKEN[case], tmp_path)
+
+
+def check_refused(source: str, case: str, breakage: tuple[str, str, str, str], tmp_path: Path) -> None:
+    """A copy of ``source`` with one edit is refused by the worker's loader with the expected complaint."""
+    file_name, old, new, complaint = breakage
+    folder = f"broken_{source}_" + re.sub(r"\W", "_", case) + "_" + uuid.uuid4().hex[:8]
     copy_dir = _copy_function(source, tmp_path / folder, (file_name, old, new))
 
     response, info = load(copy_dir)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -33,6 +32,7 @@ from tests.functions.test_bindings import (
     _ParameterBinding,
     _StatusResult,
     _TypedData,
+    check_refused,
     load,
     worker,
 )
@@ -143,15 +143,7 @@ def test_unchanged_copy_of_backup_api_loads(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("case", sorted(BROKEN_HTTP))
 def test_loader_refuses_a_broken_copy_of_backup_api(case: str, tmp_path: Path) -> None:
-    file_name, old, new, complaint = BROKEN_HTTP[case]
-    folder = "broken_api_" + re.sub(r"\W", "_", case) + "_" + uuid.uuid4().hex[:8]
-    copy_dir = _copy_function(HTTP_FUNCTION, tmp_path / folder, (file_name, old, new))
-
-    response, info = load(copy_dir)
-
-    assert response.result.status == _StatusResult.Failure
-    assert complaint in response.result.exception.message
-    assert info is None
+    check_refused(HTTP_FUNCTION, case, BROKEN_HTTP[case], tmp_path)
 
 
 def test_backup_api_function_json_is_the_contract() -> None:
