@@ -33,7 +33,7 @@ from tests.reliability.hostile_http import HostileCall, hostile_calls
 from tests.reliability.support import Scale, drained, publish, reliability_stack
 from tests.unit.builders import SUB
 
-CONTRACT_STATUSES = {202, 400, 404, 405, 409, 413, 415}
+CONTRACT_STATUSES = {200, 202, 400, 404, 405, 409, 413, 415}
 REFUSALS = {400, 405, 413, 415}
 ARM_HOST = "management.azure.com"
 
