@@ -47,9 +47,6 @@ def test_an_invalid_table_name_is_refused_naming_the_setting(raw: str) -> None:
         load(BACKUP_LEDGER_TABLE=raw)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: 'tables' is a reserved table name (Table service data model docs) and "
-                   "passes the pattern, so the app starts and every ledger call fails; fix: in _ledger_table also "
-                   "refuse name.lower() == 'tables'")
 @pytest.mark.parametrize("raw", ["tables", "Tables"])
 def test_the_reserved_table_name_is_refused(raw: str) -> None:
     with pytest.raises(SettingsError, match="BACKUP_LEDGER_TABLE"):
@@ -98,10 +95,6 @@ def test_malformed_daily_limits_are_refused_naming_the_setting(raw: str) -> None
         load(DAILY_TRIGGER_LIMITS=raw)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="BUG: _daily_limits checks str.isdigit(), which is True for '²' while int('²') raises a "
-                   "bare ValueError that does not name the setting; fix: test count.strip().isascii() too, or "
-                   "int() inside try/except ValueError -> SettingsError")
 def test_a_superscript_daily_limit_is_refused_naming_the_setting() -> None:
     with pytest.raises(SettingsError, match="DAILY_TRIGGER_LIMITS"):
         load(DAILY_TRIGGER_LIMITS="VM=²")
