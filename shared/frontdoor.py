@@ -132,11 +132,11 @@ def method_not_allowed(method: str, allowed: tuple[str, ...]) -> Answer:
     ).to_json()}, {"Allow": ", ".join(allowed)})
 
 
-def unavailable(what: str) -> Answer:
-    """503 + Retry-After: storage could not be reached; nothing about it beyond which part."""
+def unavailable(what: str, retry_after: int = UNAVAILABLE_RETRY_AFTER) -> Answer:
+    """503 + Retry-After: storage (or ARM) could not be reached; nothing about it beyond which part."""
     return Answer(503, {"error": ErrorInfo(
         "ServiceUnavailable", f"{what} cannot be reached now; send the same request again later"
-    ).to_json()}, {"Retry-After": str(UNAVAILABLE_RETRY_AFTER)})
+    ).to_json()}, {"Retry-After": str(max(RETRY_AFTER_FLOOR, retry_after))})
 
 
 def ledger_off() -> Answer:

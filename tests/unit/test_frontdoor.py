@@ -108,7 +108,7 @@ def _queued(document: dict[str, Any]) -> tuple[dict[str, Any], BackupRequest]:
     settings = make_settings()
     envelope = unwrap(json.dumps(document))
     request = parse_request(envelope.document, settings=settings, now=NOW, fallback_correlation_id="gen-1")
-    return json.loads(queued_text(envelope, request)), request
+    return json.loads(queued_text(envelope.document, request)), request
 
 
 @pytest.mark.parametrize("document", [
@@ -141,7 +141,7 @@ def test_an_event_posted_is_queued_as_its_data() -> None:
     envelope = unwrap(json.dumps(event))
     request = parse_request(envelope.document, settings=make_settings(), now=NOW, fallback_correlation_id="ce-1")
 
-    queued = json.loads(queued_text(envelope, request))
+    queued = json.loads(queued_text(envelope.document, request))
 
     assert "specversion" not in queued
     assert queued["correlationId"] == "ce-1"
