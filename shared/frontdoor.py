@@ -87,10 +87,12 @@ def state(record: RequestRecord, location: str, now: datetime) -> Answer:
 
 
 def _running(record: RequestRecord) -> dict[str, Any]:
+    # A request by resource id that found no item is recorded under its resource.
+    item_field = "protectedItemId" if "/protecteditems/" in record.item_id.lower() else "resourceId"
     document: dict[str, Any] = {
-        "status": "Running",
+        "status": record.status if record.finished and record.status else "Running",
         "correlationId": record.key,
-        "protectedItemId": record.item_id,
+        item_field: record.item_id,
         "phase": record.phase,
         "jobId": record.job_id,
         "requestedAt": format_instant(record.created_at),

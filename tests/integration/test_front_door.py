@@ -14,7 +14,7 @@ from urllib.parse import quote, unquote
 import pytest
 import requests
 
-from tests.integration.conftest import MAIN_QUEUES, Suite, item_id, unique, vm_names
+from tests.integration.conftest import MAIN_QUEUES, Suite, item_id, unique, vm_names, vm_resource_id
 from tests.integration.logicapps import Exchange, LogicAppsHttpAction
 
 pytestmark = pytest.mark.integration
@@ -44,6 +44,8 @@ def test_a_logic_apps_http_action_ends_with_the_result_the_results_queue_got(sui
         "sql": (dict(SQL), 200, "Succeeded"),
         "failed-job": ({**vm_names("vault-it", "front-broken")}, 200, "Failed"),
         "bad-request": ({**vm_names("vault-it", "front-vm"), "vmName": "x"}, 400, "Rejected"),
+        "by-resource-id": ({"resourceId": vm_resource_id("target-4")}, 200, "Succeeded"),
+        "not-protected": ({"resourceId": vm_resource_id("vm-unprotected", "rg-app")}, 200, "Failed"),
     }
     keys = {name: unique(f"http-{name}") for name in cases}
     bodies = {name: {**body, "correlationId": keys[name]} for name, (body, _, _) in cases.items()}
@@ -65,6 +67,8 @@ def test_a_logic_apps_http_action_ends_with_the_result_the_results_queue_got(sui
             assert first.status == 202 and int(first.headers["retry-after"]) >= 5
             assert first.headers["location"] == f"{suite.api_url}/{keys[name]}"
     assert runs["failed-job"][1].json["error"]["code"] == "UserErrorVmNotInDesirableState"
+    assert runs["by-resource-id"][1].json["resourceId"] == vm_resource_id("target-4")
+    assert runs["not-protected"][1].json["error"]["code"] == "NotProtected"
 
 
 def test_a_bad_request_answers_400_with_the_error_the_queue_rejects_it_with(suite: Suite) -> None:

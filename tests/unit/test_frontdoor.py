@@ -145,3 +145,14 @@ def test_an_event_posted_is_queued_as_its_data() -> None:
 
     assert "specversion" not in queued
     assert queued["correlationId"] == "ce-1"
+
+
+def test_a_post_of_a_request_that_ended_says_how_and_names_a_resource_that_found_no_item() -> None:
+    vm = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"
+    ended = record(item_id=vm, phase="finished", status="Failed", result='{"status":"Failed"}')
+
+    answer = frontdoor.accepted(ended, LOCATION, NOW)
+
+    assert answer.status == 202
+    assert answer.body["status"] == "Failed"
+    assert answer.body["resourceId"] == vm and "protectedItemId" not in answer.body
