@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote
 from hypothesis import strategies as st
 
 from tests.reliability.hostile import PATH_SYNTAX, hostile_text, request_messages
-from tests.unit.builders import names
+from tests.unit.builders import by_resource, names
 
 __all__ = ["HostileCall", "hostile_calls"]
 
@@ -77,6 +77,8 @@ _bodies: st.SearchStrategy[bytes] = st.one_of(
     st.builds(_valid_with, _keys),
     st.builds(_valid_with, st.sampled_from(["a/b;c%d:e", "plain-key", "..", "%2F", "x?y#z"])),
     st.just(json.dumps(names("vm")).encode()),
+    st.builds(lambda key, located: json.dumps(by_resource(correlationId=key, **located)).encode(
+        "utf-8", "surrogatepass"), _keys, st.sampled_from([{}, {"location": "westeurope"}])),
     st.builds(lambda size: b'{"pad": "' + b"x" * size + b'"}', st.integers(65_000, 70_000)),
     st.builds(lambda depth: b'{"a":' * depth + b"1" + b"}" * depth, st.integers(30, 5000)),
     st.just(b""),
