@@ -65,8 +65,8 @@ def handle_http(call: HttpCall, services: Services) -> frontdoor.Answer:
         logger.error("front door: the request ledger is unavailable: %s", exc)
         return frontdoor.unavailable("The request ledger")
     except QueueUnavailable as exc:
-        logger.error("front door: the requests queue is unavailable: %s", exc)
-        return frontdoor.unavailable("The requests queue")
+        logger.error("front door: a queue is unavailable: %s", exc)
+        return frontdoor.unavailable("The app's queues")
     except Exception:  # a caller must see JSON, not a stack trace; the log keeps the trace
         logger.exception("front door: %s failed unexpectedly", call.method)
         return frontdoor.internal_error()
