@@ -154,6 +154,7 @@ def _banner(stack: LocalStack, environment: Path, results: Path) -> None:
         f"local stack '{stack.name}' is up (ports are new on every run)\n"
         f"  storage   {stack.connection_string}\n"
         f"  ARM       {stack.endpoints.arm_endpoint}  (admin {stack.endpoints.admin_url})\n"
+        f"  HTTP      http://127.0.0.1:{stack.http_port}/api/backups  (function keys are not enforced locally)\n"
         f"  logs      {_shown(stack.log_path('host').parent)}/{stack.name}-{{azurite,emulator,host}}.log\n"
         f"  results   {_shown(results)} (each full document, one per line)\n"
         f"send your own request, from another shell:\n"

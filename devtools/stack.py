@@ -90,9 +90,11 @@ class LocalStack:
         emulator_args: Sequence[str] = (),
         host_env: Mapping[str, str] | None = None,
         host_args: Sequence[str] = (),
+        http_port: int = 0,
         fresh: bool = True,
         ready_timeout: float = 60.0,
     ) -> None:
+        """``http_port`` is where the host serves HTTP triggers; 0 picks a free port each start."""
         self.name = name
         self.app_root = app_root.resolve()
         self.with_emulator = with_emulator
@@ -110,11 +112,14 @@ class LocalStack:
             log_path=self.log_path("emulator"),
             cwd=REPO_ROOT,
         )
-        host_argv = ["-m", "devtools.funchost", "--app-root", str(self.app_root), "--ready-file", str(self._ready_file)]
+        host_argv = ["-m", "devtools.funchost", "--app-root", str(self.app_root), "--ready-file", str(self._ready_file),
+                     "--http-port", str(http_port)]
         self.host = ManagedProcess(
             "host", [sys.executable, *host_argv, *host_args], log_path=self.log_path("host"), cwd=REPO_ROOT
         )
         self._endpoints: EmulatorEndpoints | None = None
+        self.http_port: int | None = None
+        """The port the running host serves HTTP triggers on (``http://127.0.0.1:{http_port}/api/…``)."""
 
     def __enter__(self) -> LocalStack:
         try:
@@ -229,12 +234,14 @@ class LocalStack:
         self._ready_file.unlink(missing_ok=True)
         self.host.env = self.host_environment()
         self.host.start()
-        wait_until(
-            lambda: self._ready_file.is_file() or None,
+        ready = wait_until(
+            lambda: _ready(self._ready_file),
             timeout=self.ready_timeout,
             what="the local host listening",
             process=self.host,
         )
+        port = ready.get("http_port")
+        self.http_port = port if isinstance(port, int) else None
 
     def stop_host(self, timeout: float = 40.0) -> int | None:
         """SIGTERM (the host drains its invocations), SIGKILL after ``timeout``; the exit status."""
@@ -252,3 +259,12 @@ class LocalStack:
         else:
             self.stop_host()
         self.start_host()
+
+
+def _ready(path: Path) -> dict[str, object] | None:
+    """The host's ready file once it is written (atomically), else None."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None

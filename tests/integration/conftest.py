@@ -64,6 +64,8 @@ IT_ITEMS: dict[str, dict[str, Any]] = {
     "poison": {},
     "http-endpoint": {},
     "trust": {"operation_seconds": 60, "job_seconds": 60},
+    **{f"front-{n}": {} for n in ("vm", "dup", "keys", "path")},
+    "front-broken": {"job_outcome": "Failed", "error_code": "UserErrorVmNotInDesirableState"},
     # Backed up by resource id or ARM event (their VMs are rg-it/<name>, in the vault's region).
     **{f"target-{n}": {"operation_seconds": 60, "job_seconds": 60} for n in range(1, 5)},
     **{f"token-{n}": {} for n in range(1, 5)},
@@ -265,6 +267,12 @@ class Suite:
 
     def queue(self, name: str) -> QueueClient:
         return self.service.get_queue_client(name)
+
+    @property
+    def api_url(self) -> str:
+        """Where the local host serves backup_api: ``http://127.0.0.1:{port}/api/backups``."""
+        assert self.stack.http_port is not None, "the host serves no HTTP triggers"
+        return f"http://127.0.0.1:{self.stack.http_port}/api/backups"
 
     def results(self, queues: AppQueues = MAIN_QUEUES) -> Results:
         return Results(self.queue(queues.results))
