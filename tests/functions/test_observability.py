@@ -72,13 +72,13 @@ def test_every_line_about_a_request_starts_with_its_correlation_id(caplog: pytes
 def test_a_failed_backup_is_listed_with_its_code_and_item(caplog: pytest.LogCaptureFixture) -> None:
     app = App()
     app.transport.on("POST", POST_BACKUP, accepted())
-    error = {"code": "UserErrorBackupOperationInProgress", "message": "A backup is already in progress."}
+    error = {"code": "UserErrorVmNotInDesirableState", "message": "VM is not in a state that allows backups."}
     app.transport.on("GET", OPERATION_STATUS, operation("Failed", error=error))
     with caplog.at_level(logging.INFO):
         result = app.run(REQUEST)
 
     assert result["status"] == "Failed"
     assert _failed_backups(_messages(caplog)) == [
-        {"correlationId": CORRELATION_ID, "status": "Failed", "code": "UserErrorBackupOperationInProgress",
+        {"correlationId": CORRELATION_ID, "status": "Failed", "code": "UserErrorVmNotInDesirableState",
          "item": ITEM},
     ]
