@@ -97,10 +97,7 @@ def _carry_once(
             log.warning("correlation id reused for another request (first: %s)", found.item_id)
             if raw is None:
                 return None
-            error = ErrorInfo(
-                "KeyReused", f"correlationId {request.correlation_id!r} was used for another request "
-                f"(protected item {found.item_id}); give each request its own", target="correlationId",
-            )
+            error = ledger_rules.key_reused(request.correlation_id, found)
             return rejected(raw, error, services.clock(), correlation_id=request.correlation_id,
                             message_id=delivery.message_id, request=request.to_json())
     raise AssertionError(f"unhandled verdict {verdict}")  # pragma: no cover - match is exhaustive

@@ -35,7 +35,7 @@ from shared.results import finished, rejected, unreadable_follow_up
 from shared.settings import Settings
 from shared.targeting import check_subscription_allowed, is_resource_form, parse_target
 
-__all__ = ["Delivery", "Services", "handle_follow_up", "handle_request", "take_step"]
+__all__ = ["Delivery", "Services", "first_follow_up", "handle_follow_up", "handle_request", "resolve_step", "take_step"]
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def handle_request(body: bytes, delivery: Delivery, services: Services) -> str |
         if is_batch_form(document):  # resolved into its items' requests, each an ordinary one
             batch = parse_batch(document, settings=services.settings, fallback_correlation_id=fallback_id)
         else:
-            follow_up = _first_follow_up(document, body, now, fallback_id, services.settings)
+            follow_up = first_follow_up(document, body, now, fallback_id, services.settings)
     except RequestRejected as exc:
         correlation_id = _given_correlation_id(document) or fallback_id
         for_request(logger, correlation_id, None).warning("request rejected: %s", exc.info.message)
@@ -123,7 +123,7 @@ def handle_request(body: bytes, delivery: Delivery, services: Services) -> str |
     return outcome
 
 
-def _first_follow_up(
+def first_follow_up(
     document: dict[str, Any], body: bytes, now: datetime, fallback_id: str, settings: Settings
 ) -> FollowUp:
     """A valid request's first step: the trigger, or for a request by resource id, finding its item."""
@@ -179,7 +179,7 @@ def _resolve_then_go_on(follow_up: FollowUp, delivery: Delivery, services: Servi
     posting when redelivered. Not found, or to be tried again, its result or its next follow-up is
     sent as without the ledger.
     """
-    decision = _resolve_step(follow_up, services)
+    decision = resolve_step(follow_up, services)
     if isinstance(decision, resolution.Proceed):
         kept = raw if raw is not None else (follow_up.raw_message or "").encode()
         return _go_on(decision.follow_up, delivery, services, raw=kept)
@@ -243,7 +243,7 @@ def take_step(follow_up: FollowUp, services: Services) -> backup.Decision:
     raise AssertionError(f"unhandled phase {follow_up.phase}")  # pragma: no cover - match is exhaustive
 
 
-def _resolve_step(follow_up: FollowUp, services: Services) -> backup.Decision | resolution.Proceed:
+def resolve_step(follow_up: FollowUp, services: Services) -> backup.Decision | resolution.Proceed:
     """Which vault and item protect the VM (the VM's GET first when the request gave no location)."""
     target, settings = follow_up.target, services.settings
     try:

@@ -68,6 +68,8 @@ IT_ITEMS: dict[str, dict[str, Any]] = {
     "poison": {},
     "http-endpoint": {},
     "trust": {"operation_seconds": 60, "job_seconds": 60},
+    **{f"front-{n}": {} for n in ("vm", "dup", "keys", "path")},
+    "front-broken": {"job_outcome": "Failed", "error_code": "UserErrorVmNotInDesirableState"},
     # Backed up by resource id or ARM event (their VMs are rg-it/<name>, in the vault's region).
     **{f"target-{n}": {"operation_seconds": 60, "job_seconds": 60} for n in range(1, 5)},
     **{f"token-{n}": {} for n in range(1, 5)},
@@ -292,6 +294,12 @@ class Suite:
     def queue(self, name: str) -> QueueClient:
         return self.service.get_queue_client(name)
 
+    @property
+    def api_url(self) -> str:
+        """Where the local host serves backup_api: ``http://127.0.0.1:{port}/api/backups``."""
+        assert self.stack.http_port is not None, "the host serves no HTTP triggers"
+        return f"http://127.0.0.1:{self.stack.http_port}/api/backups"
+
     def results(self, queues: AppQueues = MAIN_QUEUES) -> Results:
         return Results(self.queue(queues.results))
 
@@ -340,9 +348,6 @@ class Suite:
         host_args: Sequence[str] = (),
     ) -> Iterator[ManagedProcess]:
         """A second local host on ``queues`` with other app settings (None removes a setting)."""
-        name = f"{self.stack.name}-{label}"
-        ready = REPO_ROOT / ".local" / "funchost" / f"{name}.ready.json"
-        ready.unlink(missing_ok=True)
         environment: dict[str, str] = self.stack.host_environment()
         environment.update(queues.settings)
         for key, value in (env or {}).items():
@@ -350,13 +355,28 @@ class Suite:
                 environment.pop(key, None)
             else:
                 environment[key] = value
+        with self.host(label, environment, functions=functions, host_args=host_args) as host:
+            yield host
+
+    def ready_file(self, label: str) -> Path:
+        """Where the host of ``label`` writes ``{pid, functions}`` once it listens."""
+        return REPO_ROOT / ".local" / "funchost" / f"{self.stack.name}-{label}.ready.json"
+
+    @contextmanager
+    def host(
+        self, label: str, environment: Mapping[str, str], *, functions: str | None = None,
+        host_args: Sequence[str] = (),
+    ) -> Iterator[ManagedProcess]:
+        """A local host with exactly ``environment``, stopped on exit."""
+        ready = self.ready_file(label)
+        ready.unlink(missing_ok=True)
         argv = [sys.executable, "-m", "devtools.funchost", "--app-root", str(REPO_ROOT), "--ready-file", str(ready)]
         if functions:
             argv += ["--functions", functions]
         argv += list(host_args)
         log = self.stack.log_path(f"host-{label}")
         log.unlink(missing_ok=True)
-        host = ManagedProcess(f"host-{label}", argv, log_path=log, env=environment, cwd=REPO_ROOT)
+        host = ManagedProcess(f"host-{label}", argv, log_path=log, env=dict(environment), cwd=REPO_ROOT)
         host.start()
         try:
             wait_until(lambda: ready.is_file() or None, timeout=30, what=f"host {label} listening", process=host)

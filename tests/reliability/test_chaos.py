@@ -21,7 +21,15 @@ from devtools.bench.stackrun import HostLog, base_config, remove_state
 from devtools.bench.traffic import ResultCollector, send_all
 from devtools.funchost.processes import wait_until
 from devtools.stack import DEFAULT_QUEUES
-from tests.reliability.support import Scale, drained, publish, reliability_stack, tally, trigger_history
+from tests.reliability.support import (
+    Scale,
+    drained,
+    publish,
+    reliability_stack,
+    tally,
+    trigger_history,
+    wrong_statuses,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -106,6 +114,8 @@ def test_chaos_loses_nothing_and_triggers_nothing_twice(scale: Scale) -> None:
     counted.update({
         "seconds": round(elapsed, 1), "events": done_events, "arm": counts.as_dict(),
         "invocations": outcomes, "collector_errors": collector.errors,
+        # Every fault here is transient and every item is a request's own: each must end Succeeded.
+        "wrong_statuses": wrong_statuses(results, dict.fromkeys(ids, "Succeeded")),
     })
     publish("chaos", scale, f"{count} requests; faults {', '.join(sorted({f['fault'] for f in FAULTS}))}; "
             f"write budget 30 + 40/s; events {' '.join(done_events)}", counted)
@@ -114,8 +124,12 @@ def test_chaos_loses_nothing_and_triggers_nothing_twice(scale: Scale) -> None:
     assert counted["left_behind"] == 0, f"messages left in the queues: {counted['queues']}"
     assert counted["poisoned"] == 0, f"poison messages: {counted['queues']}"
     assert counted["unexpected_results"] == 0
+    assert counted["wrong_statuses"] == {}, f"requests that did not end Succeeded: {counted['wrong_statuses']}"
+    # The collector's client retries for about a minute before an error counts: one means results went unread.
+    assert counted["collector_errors"] == 0, f"the results queue could not be read: {counted}"
     remove_state(stack)  # only once the invariants held: a failure keeps Azurite's data and the logs to look at
     # At least once: a host killed (or storage lost) after an invocation queued its follow-up but before the
     # message was deleted runs the request again. Both runs must then agree and trigger one backup only.
     assert counted["duplicate_accepted_posts"] == 0, f"backups triggered twice: {counted}"
+    assert counted["duplicate_posts"] == 0, f"POSTs after one took effect: {counted['duplicate_post_histories']}"
     assert counted["inconsistent_duplicates"] == 0, f"contradictory duplicate results: {counted}"

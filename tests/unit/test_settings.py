@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from shared.settings import CLOUDS, Settings, SettingsError
-from tests.fakes import env
+from tests.fakes import RecordingEnvironment, env
 
 STORAGE = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
 
@@ -396,21 +396,9 @@ def test_non_finite_http_timeouts_are_refused(name: str, raw: str) -> None:
         load(**{name: raw})
 
 
-class _RecordingEnvironment(dict[str, str]):
-    """An environment that remembers every name looked up in it."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        super().__init__(values)
-        self.asked: set[str] = set()
-
-    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
-        self.asked.add(key)
-        return super().get(key, default)
-
-
 def test_every_setting_the_app_reads_is_in_the_sample_and_the_readme() -> None:
     root = Path(__file__).resolve().parents[2]
-    environment = _RecordingEnvironment({"AzureWebJobsStorage": ""} | {"AzureWebJobsStorage__accountName": "acct"})
+    environment = RecordingEnvironment({"AzureWebJobsStorage": ""} | {"AzureWebJobsStorage__accountName": "acct"})
     Settings.from_environment(environment)
     sample = json.loads((root / "local.settings.sample.json").read_text(encoding="utf-8"))["Values"]
     readme = (root / "README.md").read_text(encoding="utf-8")
