@@ -131,8 +131,7 @@ def _carry_once(
         case ledger_rules.Reused(record=found):
             log.warning("batch key reused for another request (first: %s)", found.item_id)
             if raw is not None:
-                error = ErrorInfo("KeyReused", f"correlationId {batch.key!r} was used for another request "
-                                  f"({found.item_id}); give each batch its own", target="correlationId")
+                error = ledger_rules.key_reused(batch.key, found)
                 return rejected(raw, error, services.clock(), correlation_id=batch.key,
                                 message_id=delivery.message_id, request=batch.to_json(), kind="batch")
     return None

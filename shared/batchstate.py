@@ -19,7 +19,7 @@ from shared.batches import BatchRequest
 from shared.errors import ErrorInfo, RequestRejected
 from shared.messages import format_instant, parse_instant
 
-__all__ = ["BatchFollowUp", "BatchPhase", "is_batch_follow_up"]
+__all__ = ["BatchFollowUp", "BatchPhase", "is_batch_follow_up", "progress_of"]
 
 SCHEMA_VERSION = 1
 KIND = "batch"
@@ -141,6 +141,26 @@ class BatchFollowUp:
             released=_count(document, "released"),
             counts=_counts(document.get("counts")),
         )
+
+
+def progress_of(pending: str | None) -> dict[str, Any] | None:
+    """How far a running batch is, from the follow-up its ledger record holds (the front door's GET).
+
+    ``selected`` counts the items selected so far while listing; ``released`` the requests sent;
+    ``ended`` and ``counts`` the items that had ended at the last look. None if it is no batch's.
+    """
+    try:
+        document = json.loads(pending) if pending is not None else None
+        if not isinstance(document, dict) or not is_batch_follow_up(document):
+            return None
+        follow_up = BatchFollowUp.from_document(document)
+    except (ValueError, RequestRejected):
+        return None
+    released = follow_up.selected if follow_up.phase is BatchPhase.COLLECT else follow_up.released
+    return {
+        "kind": KIND, "selected": follow_up.selected, "released": released,
+        "ended": sum(follow_up.counts.values()), "counts": dict(follow_up.counts),
+    }
 
 
 def _counts(value: object) -> dict[str, int]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from shared.batchstate import progress_of
 from shared.errors import ErrorInfo
 from shared.ledger import RequestRecord
 from shared.messages import format_instant
@@ -87,18 +88,27 @@ def state(record: RequestRecord, location: str, now: datetime) -> Answer:
 
 
 def _running(record: RequestRecord) -> dict[str, Any]:
-    # A request by resource id that found no item is recorded under its resource.
-    item_field = "protectedItemId" if "/protecteditems/" in record.item_id.lower() else "resourceId"
     document: dict[str, Any] = {
         "status": record.status if record.finished and record.status else "Running",
         "correlationId": record.key,
-        item_field: record.item_id,
+        _item_field(record.item_id): record.item_id,
         "phase": record.phase,
         "jobId": record.job_id,
         "requestedAt": format_instant(record.created_at),
         "nextLookAt": format_instant(record.next_look_at),
+        **(progress_of(record.pending) or {}),
     }
     return {name: value for name, value in document.items() if value is not None}
+
+
+def _item_field(item_id: str) -> str:
+    """A request's record names its item; a request by resource id that found none, its resource; a batch, its vault."""
+    lowered = item_id.lower()
+    if "/protecteditems/" in lowered:
+        return "protectedItemId"
+    return "vaultId" if lowered.rpartition("/")[0].endswith("/providers/microsoft.recoveryservices/vaults") else (
+        "resourceId"
+    )
 
 
 def _polling(location: str, record: RequestRecord, now: datetime) -> dict[str, str]:

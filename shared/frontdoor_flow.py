@@ -7,6 +7,9 @@ over), then put on ``BACKUP_REQUESTS_QUEUE``. The same key again finds the recor
 request is answered with the same ``Location`` and starts nothing; another request under that
 key is refused (409 ``KeyReused``). A GET reads the record.
 
+A batch (a request with ``select``) is checked as the queue checks it and recorded under its key
+the same way, then queued; its GET shows the batch's progress (``shared.batchstate.progress_of``).
+
 A request by resource id is resolved at the POST (``shared.workflow.resolve_step``: reads only),
 because the ledger records a request by its protected item: found, it is recorded under that
 item and queued as posted (trigger_backup resolves it again, to the same item, and its result
@@ -30,6 +33,7 @@ from typing import Any
 
 from shared import backup, frontdoor, ledger_rules
 from shared.armevents import ArmEvent
+from shared.batches import BatchRequest, is_batch_form, parse_batch
 from shared.envelopes import Envelope, unwrap
 from shared.errors import ErrorInfo, QueueUnavailable, RequestRejected
 from shared.followup import FollowUp, Phase
@@ -81,7 +85,10 @@ def _post(call: HttpCall, services: Services, ledger: Ledger) -> frontdoor.Answe
         envelope = unwrap(call.body)
         document = _request_document(envelope)
         fallback = envelope.event_id if envelope.event_id and is_correlation_id(envelope.event_id) else None
-        follow_up = first_follow_up(document, call.body, now, fallback or str(uuid.uuid4()), services.settings)
+        if is_batch_form(document):
+            batch = parse_batch(document, settings=services.settings, fallback_correlation_id=fallback or _new_key())
+            return _accept_batch(batch, document, status_location(call, batch.key), services, ledger, now)
+        follow_up = first_follow_up(document, call.body, now, fallback or _new_key(), services.settings)
     except RequestRejected as exc:
         logger.warning("front door: request rejected: %s", exc.info.message)
         return frontdoor.invalid(exc.info)
@@ -102,20 +109,42 @@ def _request_document(envelope: Envelope) -> dict[str, Any]:
     return event.backup_request() if event is not None else envelope.document
 
 
+def _new_key() -> str:
+    return str(uuid.uuid4())
+
+
+def _accept_batch(
+    batch: BatchRequest, document: dict[str, Any], location: str, services: Services, ledger: Ledger, now: datetime
+) -> frontdoor.Answer:
+    new = RequestRecord(
+        key=batch.key, item_id=batch.vault.id, fingerprint=batch.fingerprint(), step=0, written_by=-1, holder=None,
+        phase=ACCEPTED_PHASE, created_at=now,
+    )
+    text = json.dumps({**document, "correlationId": batch.key}, separators=(",", ":"))
+    return _recorded_and_queued(new, text, batch.label, location, services, ledger, now)
+
+
 def _accept(
     request: BackupRequest, document: dict[str, Any], location: str, services: Services, ledger: Ledger,
     now: datetime,
 ) -> frontdoor.Answer:
-    key = request.correlation_id
-    log = for_request(logger, key, request.item.label)
-    record, created = _record(_new_record(request, now), ledger)
+    text = queued_text(document, request)
+    return _recorded_and_queued(_new_record(request, now), text, request.item.label, location, services, ledger, now)
+
+
+def _recorded_and_queued(
+    new: RequestRecord, text: str, label: str, location: str, services: Services, ledger: Ledger, now: datetime
+) -> frontdoor.Answer:
+    key = new.key
+    log = for_request(logger, key, label)
+    record, created = _record(new, ledger)
     if isinstance(record, ErrorInfo):
         log.warning("front door: correlation id reused for another request")
         return frontdoor.reused(record)
     if created or _not_taken_over(record):
         # A repeated POST of a request no message has picked up yet sends it again: the first
         # send may have failed, and the ledger lets only one copy carry the request on.
-        services.sender.send(services.settings.requests_queue, queued_text(document, request))
+        services.sender.send(services.settings.requests_queue, text)
         log.info("front door: request queued (%s)", "new" if created else "sent again")
     else:
         log.info("front door: request known already (phase %s)", record.phase)

@@ -56,10 +56,11 @@ def _listed(container: str, item: str, friendly: str, kind: str, policy: str) ->
 class FakeVault:
     """ARM for one vault: its items listed in pages of three, and each item's backup."""
 
-    def __init__(self, items: list[dict[str, Any]], *, failing: frozenset[str] = frozenset()) -> None:
+    def __init__(self, items: list[dict[str, Any]], *, failing: frozenset[str] = frozenset(),
+                 transport: FakeTransport | None = None) -> None:
         self.items = items
         self.failing = failing
-        self.transport = FakeTransport()
+        self.transport = transport or FakeTransport()
         self.list_replies: list[Reply] = []
         """Replies to the next list calls, before the vault answers (throttling, errors)."""
         self.next_link_host = ARM

@@ -12,7 +12,7 @@ import pytest
 from shared import batchrules
 from shared.batches import ChildOutcome, child_key, parse_batch, release_at
 from shared.batchrows import BatchContents, BatchRows, ListedPage, PageEntry
-from shared.batchstate import BatchFollowUp, BatchPhase, is_batch_follow_up
+from shared.batchstate import BatchFollowUp, BatchPhase, is_batch_follow_up, progress_of
 from shared.errors import ArmThrottled, ArmUnavailable, ErrorInfo, RequestRejected
 from shared.ledger_store import MemoryStore
 from shared.results import ResultStatus
@@ -309,3 +309,17 @@ def test_an_outcome_is_recorded_once_and_read_with_the_pages_in_one_query() -> N
     assert [listed.number for listed in found.pages] == [0, 1]
     assert found.outcomes == {key(0): ChildOutcome("Succeeded", "/item/0", "job-0")}
 
+
+
+def test_progress_is_read_from_a_batch_follow_up_only() -> None:
+    listing = follow_up(selected=40)
+    collecting = follow_up(BatchPhase.COLLECT, selected=90, released=90, counts={"Succeeded": 30, "Failed": 2})
+
+    assert progress_of(listing.to_text()) == {"kind": "batch", "selected": 40, "released": 0, "ended": 0, "counts": {}}
+    assert progress_of(collecting.to_text()) == {
+        "kind": "batch", "selected": 90, "released": 90, "ended": 32, "counts": {"Succeeded": 30, "Failed": 2},
+    }
+    assert progress_of(None) is None
+    assert progress_of('{"schemaVersion":1,"phase":"job"}') is None  # a request's follow-up
+    assert progress_of("not json") is None
+    assert progress_of(json.dumps({**json.loads(listing.to_text()), "phase": "?"})) is None
