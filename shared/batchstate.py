@@ -16,8 +16,9 @@ from enum import Enum
 from typing import Any
 
 from shared.batches import BatchRequest
+from shared.documentfields import count_field, instant_field, optional_instant_field, text_field
 from shared.errors import ErrorInfo, RequestRejected
-from shared.messages import format_instant, parse_instant
+from shared.messages import format_instant
 
 __all__ = ["BatchFollowUp", "BatchPhase", "is_batch_follow_up", "progress_of"]
 
@@ -119,26 +120,23 @@ class BatchFollowUp:
         if not isinstance(batch, dict):
             raise RequestRejected("batch", "must be a JSON object")
         last_error = document.get("lastError")
-        next_link = document.get("nextLink")
-        if next_link is not None and not isinstance(next_link, str):
-            raise RequestRejected("nextLink", "must be a string")
         return cls(
             batch=BatchRequest.from_json(batch),
             phase=phase,
-            requested_at=_instant(document, "requestedAt"),
-            phase_started_at=_instant(document, "phaseStartedAt"),
-            step=_count(document, "step"),
-            attempt=_count(document, "attempt"),
-            throttled=_count(document, "throttled"),
-            polls=_count(document, "polls"),
+            requested_at=instant_field(document, "requestedAt"),
+            phase_started_at=instant_field(document, "phaseStartedAt"),
+            step=count_field(document, "step"),
+            attempt=count_field(document, "attempt"),
+            throttled=count_field(document, "throttled"),
+            polls=count_field(document, "polls"),
             last_error=ErrorInfo.from_json(last_error) if isinstance(last_error, dict) else None,
-            deadline=_optional_instant(document, "deadline"),
-            page=_count(document, "page"),
-            pages=_count(document, "pages"),
-            next_link=next_link,
-            selected=_count(document, "selected"),
-            release_from=_optional_instant(document, "releaseFrom"),
-            released=_count(document, "released"),
+            deadline=optional_instant_field(document, "deadline"),
+            page=count_field(document, "page"),
+            pages=count_field(document, "pages"),
+            next_link=text_field(document, "nextLink"),
+            selected=count_field(document, "selected"),
+            release_from=optional_instant_field(document, "releaseFrom"),
+            released=count_field(document, "released"),
             counts=_counts(document.get("counts")),
         )
 
@@ -172,24 +170,3 @@ def _counts(value: object) -> dict[str, int]:
     ):
         raise RequestRejected("counts", "must map statuses to whole numbers")
     return dict(value)
-
-
-def _optional_instant(document: Mapping[str, Any], key: str) -> datetime | None:
-    return None if document.get(key) is None else _instant(document, key)
-
-
-def _instant(document: Mapping[str, Any], key: str) -> datetime:
-    value = document.get(key)
-    try:
-        if isinstance(value, str):
-            return parse_instant(value)
-    except ValueError:
-        pass
-    raise RequestRejected(key, "must be an ISO 8601 instant")
-
-
-def _count(document: Mapping[str, Any], key: str) -> int:
-    value = document.get(key, 0)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise RequestRejected(key, "must be a whole number")
-    return value
