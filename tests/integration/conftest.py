@@ -56,6 +56,11 @@ APP_TIMING = {
 FAST_POLLING = {"AzureFunctionsJobHost__extensions__queues__maxPollingInterval": "00:00:00.5"}
 RETRY_AT_ONCE = {"AzureFunctionsJobHost__extensions__queues__visibilityTimeout": "00:00:00"}
 
+# tests/integration/test_ledger.py: one item per scenario, so that no ledger item record is shared.
+LEDGER_PURPOSES = (
+    "redelivered", "at-once", "after-result", "killed", "copied-trigger", "copied-operation", "down", "off",
+    "off-twice",
+)
 # Items of our own in vault-it, one purpose each; behaviours in emulated seconds.
 IT_ITEMS: dict[str, dict[str, Any]] = {
     "conflict": {"operation_seconds": 60, "job_seconds": 360},
@@ -64,6 +69,7 @@ IT_ITEMS: dict[str, dict[str, Any]] = {
     "poison": {},
     "http-endpoint": {},
     "trust": {"operation_seconds": 60, "job_seconds": 60},
+    **{f"ledger-{purpose}": {"operation_seconds": 60, "job_seconds": 120} for purpose in LEDGER_PURPOSES},
     **{f"token-{n}": {} for n in range(1, 5)},
 }
 
@@ -303,10 +309,13 @@ class Suite:
         *,
         env: Mapping[str, str | None] | None = None,
         functions: str | None = None,
+        args: Iterable[str] = (),
     ) -> Iterator[ManagedProcess]:
-        """A second local host on ``queues`` with other app settings (None removes a setting)."""
-        name = f"{self.stack.name}-{label}"
-        ready = REPO_ROOT / ".local" / "funchost" / f"{name}.ready.json"
+        """A second local host on ``queues`` with other app settings (None removes a setting).
+
+        ``args`` go to the host's command line (e.g. ``--lease-seconds``).
+        """
+        ready = self._ready_file(label)
         ready.unlink(missing_ok=True)
         environment: dict[str, str] = self.stack.host_environment()
         environment.update(queues.settings)
@@ -318,16 +327,30 @@ class Suite:
         argv = [sys.executable, "-m", "devtools.funchost", "--app-root", str(REPO_ROOT), "--ready-file", str(ready)]
         if functions:
             argv += ["--functions", functions]
+        argv += list(args)
         log = self.stack.log_path(f"host-{label}")
         log.unlink(missing_ok=True)
         host = ManagedProcess(f"host-{label}", argv, log_path=log, env=environment, cwd=REPO_ROOT)
-        host.start()
         try:
-            wait_until(lambda: ready.is_file() or None, timeout=30, what=f"host {label} listening", process=host)
+            self._start_host(host, label)
             yield host
         finally:
             host.stop(20)
             ready.unlink(missing_ok=True)
+
+    def kill_and_restart(self, host: ManagedProcess, label: str) -> None:
+        """SIGKILL an extra host, as a crash would, and start it again with the same settings."""
+        host.kill()
+        self._start_host(host, label)
+
+    def _start_host(self, host: ManagedProcess, label: str) -> None:
+        ready = self._ready_file(label)
+        ready.unlink(missing_ok=True)
+        host.start()
+        wait_until(lambda: ready.is_file() or None, timeout=30, what=f"host {label} listening", process=host)
+
+    def _ready_file(self, label: str) -> Path:
+        return REPO_ROOT / ".local" / "funchost" / f"{self.stack.name}-{label}.ready.json"
 
 
 def _require_azurite() -> None:
