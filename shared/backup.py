@@ -258,7 +258,9 @@ def keep_polling(
 ) -> Decision:
     deadline_in = (phase_deadline(follow_up, settings) - now).total_seconds()
     if deadline_in <= 0:
-        what = "job" if follow_up.phase is Phase.JOB else "operation"
-        error = ErrorInfo(timeout_code, f"the backup {what} was still running when its deadline passed")
+        what = {Phase.JOB: "the backup job", Phase.WAIT: "another backup of the item"}.get(
+            follow_up.phase, "the backup operation"
+        )
+        error = ErrorInfo(timeout_code, f"{what} was still running when its deadline passed")
         return Finish(ResultStatus.TIMED_OUT, follow_up, error=error)
     return Continue(follow_up, delay_within(wait, floor=settings.min_delay_seconds, deadline_in=deadline_in))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -36,6 +36,16 @@ _GETS_FIRST = frozenset({Phase.OPERATION, Phase.JOB})
 """Phases whose ARM call is a GET: with the ETag in hand it may go before the (guarded) write."""
 
 
+@dataclass(frozen=True)
+class _Carrier:
+    """This invocation: what it works with, and the queue message it carries (recorded with each write)."""
+
+    services: Services
+    ledger: Ledger
+    step: Step
+    message_id: str | None
+
+
 def carry(
     follow_up: FollowUp, delivery: Delivery, services: Services, ledger: Ledger, step: Step, raw: bytes | None = None
 ) -> str | None:
@@ -44,22 +54,22 @@ def carry(
     ``raw``, the request message as received, is given for step 0 and serves a ``KeyReused`` result.
     """
     hint = follow_up.ledger_etag if follow_up.phase in _GETS_FIRST else None
+    carrier = _Carrier(services, ledger, step, delivery.message_id)
     for _ in range(_MAX_CONFLICTS):
         try:
-            return _carry_once(follow_up, delivery, services, ledger, step, hint, raw)
+            return _carry_once(follow_up, delivery, carrier, hint, raw)
         except LedgerConflict:
             hint = None  # someone else wrote: read, then decide again
     raise LedgerUnavailable(f"the ledger record of {follow_up.request.correlation_id!r} kept changing")
 
 
 def _carry_once(
-    follow_up: FollowUp, delivery: Delivery, services: Services, ledger: Ledger, step: Step,
-    hint: str | None, raw: bytes | None,
+    follow_up: FollowUp, delivery: Delivery, carrier: _Carrier, hint: str | None, raw: bytes | None
 ) -> str | None:
-    request = follow_up.request
+    request, services, ledger = follow_up.request, carrier.services, carrier.ledger
     fingerprint = Fingerprint.of(request)
     if hint is not None:
-        return _advance(follow_up, _record_of(follow_up, fingerprint, hint), services, ledger, step)
+        return _advance(follow_up, _record_of(follow_up, fingerprint, hint), carrier)
     record = ledger.request(request.correlation_id)
     verdict = ledger_rules.on_delivery(
         record, step=follow_up.step, message_id=delivery.message_id, redelivered=delivery.redelivered,
@@ -69,15 +79,15 @@ def _carry_once(
     match verdict:
         case ledger_rules.Start():
             new = replace(_record_of(follow_up, fingerprint, None), holder=delivery.message_id)
-            return _advance(follow_up, ledger.create_request(new), services, ledger, step)
+            return _advance(follow_up, ledger.create_request(new), carrier)
         case ledger_rules.TakeOver(record=found):
             taken = ledger.save_request(replace(found, holder=delivery.message_id), _etag(found))
-            return _advance(follow_up, taken, services, ledger, step)
+            return _advance(follow_up, taken, carrier)
         case ledger_rules.Carry(record=found):
-            return _advance(follow_up, found, services, ledger, step)
+            return _advance(follow_up, found, carrier)
         case ledger_rules.Recover(record=found):
             log.warning("finishing what an earlier delivery of step %d left undone", follow_up.step)
-            return _recover(follow_up, found, services, ledger, step)
+            return _recover(follow_up, found, carrier)
         case ledger_rules.Drop(reason=reason):
             log.info("nothing to do: %s", reason)
             return None
@@ -94,28 +104,29 @@ def _carry_once(
     raise AssertionError(f"unhandled verdict {verdict}")  # pragma: no cover - match is exhaustive
 
 
-def _advance(follow_up: FollowUp, record: RequestRecord, services: Services, ledger: Ledger, step: Step) -> str | None:
+def _advance(follow_up: FollowUp, record: RequestRecord, carrier: _Carrier) -> str | None:
+    services = carrier.services
     if follow_up.phase is Phase.TRIGGER:
-        return _trigger(follow_up, record, services, ledger, step)
+        return _trigger(follow_up, record, carrier)
     if follow_up.phase is Phase.WAIT and follow_up.waiting_for_key is not None:
-        owner = ledger.request(follow_up.waiting_for_key)
+        owner = carrier.ledger.request(follow_up.waiting_for_key)
         decision = waiting.after_watched_request(follow_up, owner, services.clock(), services.settings)
     else:
-        decision = step(follow_up, services)
-    _settle(decision, follow_up, record, services, ledger)
+        decision = carrier.step(follow_up, services)
+    _settle(decision, follow_up, record, carrier)
     return None
 
 
-def _trigger(follow_up: FollowUp, record: RequestRecord, services: Services, ledger: Ledger, step: Step) -> str | None:
+def _trigger(follow_up: FollowUp, record: RequestRecord, carrier: _Carrier) -> str | None:
     """Take the baton in a write of its own before anything can POST, then check the item and post."""
-    now = services.clock()
-    posting = ledger.save_request(
-        record.moved_on(by=follow_up.step, phase=Phase.TRIGGER.value, posting_since=record.posting_since or now),
-        _etag(record),
-    )
+    now = carrier.services.clock()
+    posting = carrier.ledger.save_request(record.moved_on(
+        by=follow_up.step, writer=carrier.message_id, phase=Phase.TRIGGER.value,
+        posting_since=record.posting_since or now,
+    ), _etag(record))
     try:
-        decision = _check_item_and_post(follow_up, record, services, ledger, step, now)
-        _settle(decision, follow_up, posting, services, ledger)
+        decision = _check_item_and_post(follow_up, record, carrier, now)
+        _settle(decision, follow_up, posting, carrier)
     except LedgerConflict as exc:
         # Not decided again here: a POST may be out. The host's redelivery recovers, looking first.
         raise LedgerUnavailable(f"the ledger record changed while posting: {exc}") from exc
@@ -123,8 +134,9 @@ def _trigger(follow_up: FollowUp, record: RequestRecord, services: Services, led
 
 
 def _check_item_and_post(
-    follow_up: FollowUp, record: RequestRecord, services: Services, ledger: Ledger, step: Step, now: datetime
+    follow_up: FollowUp, record: RequestRecord, carrier: _Carrier, now: datetime
 ) -> backup.Decision:
+    services, ledger, step = carrier.services, carrier.ledger, carrier.step
     request, settings = follow_up.request, services.settings
     key, item_id = request.correlation_id, request.item.id
     for _ in range(_MAX_CONFLICTS):
@@ -157,17 +169,16 @@ def _check_item_and_post(
     raise LedgerUnavailable(f"the ledger record of item {item_id!r} kept changing")
 
 
-def _settle(
-    decision: backup.Decision, follow_up: FollowUp, record: RequestRecord, services: Services, ledger: Ledger
-) -> None:
+def _settle(decision: backup.Decision, follow_up: FollowUp, record: RequestRecord, carrier: _Carrier) -> None:
     """Record what the step decided, then send it: the next follow-up, or the result."""
+    services, ledger = carrier.services, carrier.ledger
     settings, now = services.settings, services.clock()
     request = decision.follow_up.request
     log = for_request(logger, request.correlation_id, request.item.label)
     if isinstance(decision, backup.Continue):
         following = backup.stamp_deadline(decision.follow_up, settings).advance(step=record.step + 1, ledger_etag=None)
         saved = ledger.save_request(record.moved_on(
-            by=follow_up.step, phase=following.phase.value, pending=following.to_text(),
+            by=follow_up.step, writer=carrier.message_id, phase=following.phase.value, pending=following.to_text(),
             pending_delay=decision.delay_seconds, next_look_at=now + timedelta(seconds=decision.delay_seconds),
             job_id=following.job_id,
         ), _etag(record))
@@ -180,14 +191,16 @@ def _settle(
         decision.follow_up, decision.status, now, error=decision.error, job=decision.job, joined=decision.joined
     )
     ended = record.moved_on(
-        by=follow_up.step, phase="finished", status=decision.status.value, result=text, job_id=decision.follow_up.job_id
+        by=follow_up.step, writer=carrier.message_id, phase="finished", status=decision.status.value, result=text,
+        job_id=decision.follow_up.job_id,
     )
     saved = ledger.save_request(ended, _etag(record))
     log.info("finished %s%s", decision.status.value, f" ({decision.error.code})" if decision.error else "")
     _send_result(saved, services, ledger)
 
 
-def _recover(follow_up: FollowUp, record: RequestRecord, services: Services, ledger: Ledger, step: Step) -> str | None:
+def _recover(follow_up: FollowUp, record: RequestRecord, carrier: _Carrier) -> str | None:
+    services, ledger = carrier.services, carrier.ledger
     if record.result is not None:
         _send_result(record, services, ledger)
         return None
@@ -196,7 +209,7 @@ def _recover(follow_up: FollowUp, record: RequestRecord, services: Services, led
         delay = 0 if record.next_look_at is None else max(0, int((record.next_look_at - now).total_seconds()))
         services.sender.send(services.settings.status_queue, record.pending, delay)
         return None
-    return _trigger(follow_up, record, services, ledger, step)
+    return _trigger(follow_up, record, carrier)
 
 
 def _send_result(record: RequestRecord, services: Services, ledger: Ledger) -> None:

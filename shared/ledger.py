@@ -66,7 +66,7 @@ class RequestRecord:
     step: int
     """The step the message that may carry the request on must hold."""
     written_by: int
-    """The step of the message whose processing wrote this version (-1: created by the front door)."""
+    """The step of the message whose processing wrote this version (-1: created, not yet moved on)."""
     holder: str | None
     """Step 0's queue message id: producer duplicates of the request are other messages."""
     phase: str
@@ -82,6 +82,8 @@ class RequestRecord:
     """The result's status once there is one."""
     result: str | None = None
     result_sent: bool = False
+    writer: str | None = None
+    """The queue message whose processing wrote this version: only its redelivery may finish its work."""
     etag: str | None = None
 
     @property
@@ -95,7 +97,7 @@ class RequestRecord:
             "Holder": self.holder, "Phase": self.phase, "CreatedAt": self.created_at,
             "PostingSince": self.posting_since, "Pending": _bytes(self.pending), "PendingDelay": self.pending_delay,
             "NextLookAt": self.next_look_at, "JobId": self.job_id, "Status": self.status,
-            "Result": _bytes(self.result), "ResultSent": self.result_sent,
+            "Result": _bytes(self.result), "ResultSent": self.result_sent, "Writer": self.writer,
         }
 
     @classmethod
@@ -109,13 +111,13 @@ class RequestRecord:
             posting_since=_optional(f, "PostingSince", datetime), pending=_text(f, "Pending"),
             pending_delay=int(_number(f, "PendingDelay")), next_look_at=_optional(f, "NextLookAt", datetime),
             job_id=_optional(f, "JobId", str), status=_optional(f, "Status", str), result=_text(f, "Result"),
-            result_sent=f.get("ResultSent") is True, etag=stored.etag,
+            result_sent=f.get("ResultSent") is True, writer=_optional(f, "Writer", str), etag=stored.etag,
         )
 
-    def moved_on(self, by: int, **changes: Any) -> RequestRecord:
-        """The next version, written by the message of step ``by``: what it sent before is settled."""
+    def moved_on(self, by: int, writer: str | None = None, **changes: Any) -> RequestRecord:
+        """The next version, written by the message ``writer`` of step ``by``: what it sent before is settled."""
         reset: dict[str, Any] = {"posting_since": None, "pending": None, "pending_delay": 0}
-        return replace(self, step=self.step + 1, written_by=by, **(reset | changes))
+        return replace(self, step=self.step + 1, written_by=by, writer=writer, **(reset | changes))
 
 
 @dataclass(frozen=True)
@@ -201,11 +203,12 @@ class Ledger:
 
 
 def request_key(key: str) -> RecordKey:
-    return RecordKey(f"r-{hashlib.sha256(key.encode()).hexdigest()}", "request")
+    # surrogatepass: a key is any JSON string, lone surrogates included; it must still have a record.
+    return RecordKey(f"r-{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}", "request")
 
 
 def item_key(item_id: str) -> RecordKey:
-    return RecordKey(f"i-{hashlib.sha256(item_id.lower().encode()).hexdigest()}", "item")
+    return RecordKey(f"i-{hashlib.sha256(item_id.lower().encode('utf-8', 'surrogatepass')).hexdigest()}", "item")
 
 
 def _bytes(text: str | None) -> bytes | None:

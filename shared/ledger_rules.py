@@ -8,17 +8,17 @@ next. Whoever loses a write re-reads and decides again, so of any number of copi
 message, delivered at once to several instances or one after another, exactly one acts.
 
 What the ledger cannot make atomic is a write and the send that follows it. So each version
-also says which step wrote it (``written_by``) and what that writer was about to do: a follow-up
-to send (``pending``), a POST under way (``posting_since``), a result not yet marked sent. When
-the writer's own message comes back (the queue redelivers it because the writer died), it
-finishes that work; every other copy drops. The only duplicate left is a result sent by a
-writer that died before marking it sent.
+also says which step and which queue message wrote it (``written_by``, ``writer``) and what that
+writer was about to do: a follow-up to send (``pending``), a POST under way (``posting_since``),
+a result not yet marked sent. When the writer's own message comes back (the queue redelivers it,
+same message id, because the writer died), it finishes that work; every other copy drops. The
+only duplicate left is a result sent by a writer that died before marking it sent.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from shared.ledger import Fingerprint, ItemRecord, RequestRecord
 from shared.timing import next_utc_midnight
@@ -104,7 +104,8 @@ def on_delivery(
     unfinished_business = record.pending is not None or record.posting_since is not None or (
         record.finished and not record.result_sent
     )
-    if record.written_by == step and redelivered and carrier and unfinished_business:
+    writer = record.writer in {None, message_id}  # None: written before writers were recorded
+    if record.written_by == step and redelivered and carrier and writer and unfinished_business:
         return Recover(record)
     if record.finished:
         return Drop("the request has its result already")
@@ -164,7 +165,7 @@ def on_item(
         if running is not None and running.matches(fingerprint):
             return Join(owner.key)
         return WaitFor(owner.key)
-    day = now.date().isoformat()
+    day = now.astimezone(UTC).date().isoformat()
     count = item.day_count if item is not None and item.day == day else 0
     if daily_limit is not None and count >= daily_limit:
         return OverLimit(daily_limit, next_utc_midnight(now))

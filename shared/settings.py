@@ -145,7 +145,7 @@ def _ledger_table(env: _Env) -> str | None:
     name = raw.strip()
     if not name:
         return None
-    if not _TABLE_NAME.fullmatch(name):
+    if not _TABLE_NAME.fullmatch(name) or name.lower() == "tables":  # "tables" is reserved by the service
         raise SettingsError(
             f"BACKUP_LEDGER_TABLE must be 3-63 letters and digits, starting with a letter, not {name!r}"
         )
@@ -159,7 +159,8 @@ def _daily_limits(raw: str | None) -> Mapping[str, int]:
         if not part.strip():
             continue
         kind, equals, count = part.partition("=")
-        if not equals or not kind.strip() or not count.strip().isdigit() or int(count) < 1:
+        count = count.strip()
+        if not equals or not kind.strip() or not (count.isascii() and count.isdigit()) or int(count) < 1:
             raise SettingsError(f"DAILY_TRIGGER_LIMITS must read like VM=9,AzureFileShare=10, not {part.strip()!r}")
         limits[kind.strip().lower()] = int(count)
     return limits

@@ -89,7 +89,9 @@ def handle_request(body: bytes, delivery: Delivery, services: Services) -> str |
     try:
         envelope = unwrap(body)
         document, transport = envelope.document, envelope.transport
-        fallback_id = envelope.event_id or fallback_id
+        # An event id keys the request only if it could be a correlation id: it travels in headers and logs.
+        if envelope.event_id and is_correlation_id(envelope.event_id):
+            fallback_id = envelope.event_id
         request = parse_request(document, settings=services.settings, now=now, fallback_correlation_id=fallback_id)
     except RequestRejected as exc:
         correlation_id = _given_correlation_id(document) or fallback_id
