@@ -60,13 +60,13 @@ def carry(
             return _carry_once(follow_up, delivery, carrier, hint, raw)
         except LedgerConflict:
             hint = None  # someone else wrote: read, then decide again
-    raise LedgerUnavailable(f"the ledger record of {follow_up.request.correlation_id!r} kept changing")
+    raise LedgerUnavailable(f"the ledger record of {follow_up.backup_request.correlation_id!r} kept changing")
 
 
 def _carry_once(
     follow_up: FollowUp, delivery: Delivery, carrier: _Carrier, hint: str | None, raw: bytes | None
 ) -> str | None:
-    request, services, ledger = follow_up.request, carrier.services, carrier.ledger
+    request, services, ledger = follow_up.backup_request, carrier.services, carrier.ledger
     fingerprint = Fingerprint.of(request)
     if hint is not None:
         return _advance(follow_up, _record_of(follow_up, fingerprint, hint), carrier)
@@ -137,7 +137,7 @@ def _check_item_and_post(
     follow_up: FollowUp, record: RequestRecord, carrier: _Carrier, now: datetime
 ) -> backup.Decision:
     services, ledger, step = carrier.services, carrier.ledger, carrier.step
-    request, settings = follow_up.request, services.settings
+    request, settings = follow_up.backup_request, services.settings
     key, item_id = request.correlation_id, request.item.id
     for _ in range(_MAX_CONFLICTS):
         item = ledger.item(item_id)
@@ -173,7 +173,7 @@ def _settle(decision: backup.Decision, follow_up: FollowUp, record: RequestRecor
     """Record what the step decided, then send it: the next follow-up, or the result."""
     services, ledger = carrier.services, carrier.ledger
     settings, now = services.settings, services.clock()
-    request = decision.follow_up.request
+    request = decision.follow_up.backup_request
     log = for_request(logger, request.correlation_id, request.item.label)
     if isinstance(decision, backup.Continue):
         following = backup.stamp_deadline(decision.follow_up, settings).advance(step=record.step + 1, ledger_etag=None)
@@ -225,7 +225,7 @@ def _send_result(record: RequestRecord, services: Services, ledger: Ledger) -> N
 
 def _record_of(follow_up: FollowUp, fingerprint: Fingerprint, etag: str | None) -> RequestRecord:
     """The record as this follow-up's sender wrote it, as far as the next write needs it."""
-    request = follow_up.request
+    request = follow_up.backup_request
     return RequestRecord(
         key=request.correlation_id, item_id=request.item.id, fingerprint=fingerprint, step=follow_up.step,
         written_by=-1, holder=None, phase=follow_up.phase.value, created_at=follow_up.requested_at, etag=etag,

@@ -32,6 +32,9 @@ class Envelope:
     transport: str
     """How it travelled: ``json``, ``base64``, followed by ``+eventgrid`` / ``+cloudevents``."""
     event_id: str | None = None
+    event_type: str | None = None
+    """The event's ``eventType`` (Event Grid) or ``type`` (CloudEvents): what ``shared.armevents`` reads."""
+    subject: str | None = None
 
 
 def unwrap(body: bytes | str) -> Envelope:
@@ -116,7 +119,10 @@ def _open_event(parsed: Any, encoding: str) -> Envelope:
     if "specversion" in parsed:
         return _cloud_event(parsed, encoding)
     if "eventType" in parsed and "data" in parsed:
-        return Envelope(_data(parsed.get("data"), "data"), f"{encoding}+eventgrid", _event_id(parsed))
+        return Envelope(
+            _data(parsed.get("data"), "data"), f"{encoding}+eventgrid", _event_id(parsed),
+            _text_field(parsed, "eventType"), _text_field(parsed, "subject"),
+        )
     return Envelope(parsed, encoding)
 
 
@@ -132,7 +138,10 @@ def _cloud_event(event: dict[str, Any], encoding: str) -> Envelope:
         data = event["data"]
     else:
         raise RequestRejected("data", "the CloudEvent carries no data")
-    return Envelope(_data(data, "data"), f"{encoding}+cloudevents", _event_id(event))
+    return Envelope(
+        _data(data, "data"), f"{encoding}+cloudevents", _event_id(event),
+        _text_field(event, "type"), _text_field(event, "subject"),
+    )
 
 
 def _from_base64_field(encoded: str) -> str:
@@ -152,5 +161,9 @@ def _data(data: Any, field_name: str) -> dict[str, Any]:
 
 
 def _event_id(event: dict[str, Any]) -> str | None:
-    event_id = event.get("id")
-    return event_id if isinstance(event_id, str) and event_id else None
+    return _text_field(event, "id")
+
+
+def _text_field(event: dict[str, Any], key: str) -> str | None:
+    value = event.get(key)
+    return value if isinstance(value, str) and value else None

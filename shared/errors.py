@@ -12,6 +12,7 @@
     ├── PermanentError              settle with a ``Failed`` result carrying the error
     │   ├── ArmRejected             ARM answered another 4xx (its CloudError is kept)
     │   ├── ArmProtocolError        ARM answered something this app cannot read
+    │   ├── ResourceNotProtected    Backup Status - Get names no vault that protects the resource
     │   └── UntrustedUrl            a URL to follow is not https on the ARM host under the subscription
     └── QueueUnavailable            storage failed: let the host retry the message, then poison it
 
@@ -36,6 +37,7 @@ __all__ = [
     "PermanentError",
     "QueueUnavailable",
     "RequestRejected",
+    "ResourceNotProtected",
     "TokenUnavailable",
     "TransientError",
     "UntrustedUrl",
@@ -177,6 +179,10 @@ class ArmRejected(PermanentError):
 
 class ArmProtocolError(PermanentError):
     """ARM's answer lacks what the protocol promises (a header, a JSON body)."""
+
+
+class ResourceNotProtected(PermanentError):
+    """No Recovery Services vault protects the resource a request names (code ``NotProtected``)."""
 
 
 class UntrustedUrl(PermanentError):

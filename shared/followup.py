@@ -16,13 +16,18 @@ from typing import Any
 from shared.armid import validate_name
 from shared.errors import ErrorInfo, RequestRejected
 from shared.messages import BackupRequest, format_instant, parse_instant
+from shared.targeting import ResourceTarget
 
-__all__ = ["SCHEMA_VERSION", "FollowUp", "Phase"]
+__all__ = ["MAX_RAW_MESSAGE_BYTES", "SCHEMA_VERSION", "FollowUp", "Phase"]
 
 SCHEMA_VERSION = 1
+MAX_RAW_MESSAGE_BYTES = 16 * 1024
+"""A producer's message kept while resolving: ARM events are a few KiB, and a follow-up holds 64 KiB."""
 
 
 class Phase(Enum):
+    RESOLVE = "resolve"
+    """Find the vault and item of a request that names its VM (Backup Status - Get)."""
     TRIGGER = "trigger"
     """Send (or, after an unseen answer, first look for) the trigger POST."""
     OPERATION = "operation"
@@ -35,7 +40,8 @@ class Phase(Enum):
 
 @dataclass(frozen=True)
 class FollowUp:
-    request: BackupRequest
+    request: BackupRequest | None
+    """The request as sent to Azure; None only while ``Phase.RESOLVE`` has not found the item yet."""
     phase: Phase
     requested_at: datetime
     phase_started_at: datetime
@@ -67,6 +73,35 @@ class FollowUp:
     """WAIT: the id of a job of the item that Azure says is running (started outside this app)."""
     joining: bool = False
     """WAIT on a key: report that request's job as this one's (same properties) instead of triggering after it."""
+    target: ResourceTarget | None = None
+    """The request as given by resource id, kept after resolution so that the result names the VM."""
+    raw_message: str | None = field(default=None, repr=False)
+    """While resolving: the producer's message text, for a ``Rejected`` result (the resolved vault not allowed)."""
+    raw_message_truncated: bool = False
+
+    def __post_init__(self) -> None:
+        if self.request is None and (self.phase is not Phase.RESOLVE or self.target is None):
+            raise ValueError("a follow-up names its request, or its target while resolving")
+
+    @property
+    def backup_request(self) -> BackupRequest:
+        """The request as sent to Azure: every phase but ``RESOLVE`` has one (the ledger works on it)."""
+        if self.request is None:
+            raise ValueError(f"the follow-up of {self.correlation_id!r} has not resolved its item yet")
+        return self.request
+
+    @property
+    def correlation_id(self) -> str:
+        if self.request is not None:
+            return self.request.correlation_id
+        return self.target.correlation_id if self.target else ""
+
+    @property
+    def label(self) -> str:
+        """The item, or the resource until the item is known: what log lines name."""
+        if self.request is not None:
+            return self.request.item.label
+        return self.target.label if self.target else "-"
 
     def advance(self, **changes: Any) -> FollowUp:
         return replace(self, **changes)
@@ -83,8 +118,11 @@ class FollowUp:
         document: dict[str, Any] = {
             "schemaVersion": SCHEMA_VERSION,
             "phase": self.phase.value,
-            "request": self.request.to_json(),
-            "correlationId": self.request.correlation_id,
+            "request": self.request.to_json() if self.request else None,
+            "target": self.target.to_json() if self.target else None,
+            "rawMessage": self.raw_message,
+            "rawMessageTruncated": self.raw_message_truncated or None,
+            "correlationId": self.correlation_id,
             "requestedAt": format_instant(self.requested_at),
             "phaseStartedAt": format_instant(self.phase_started_at),
             "attempt": self.attempt,
@@ -116,13 +154,11 @@ class FollowUp:
             phase = Phase(document.get("phase"))
         except ValueError:
             raise RequestRejected("phase", f"unknown phase {document.get('phase')!r}") from None
-        request = document.get("request")
-        if not isinstance(request, dict):
-            raise RequestRejected("request", "must be a JSON object")
+        request, target = _request(document, phase), _target(document, phase)
         last_error = document.get("lastError")
         last_state = document.get("lastState")
         return cls(
-            request=BackupRequest.from_json(request),
+            request=request,
             phase=phase,
             requested_at=_instant(document, "requestedAt"),
             phase_started_at=_instant(document, "phaseStartedAt"),
@@ -144,7 +180,37 @@ class FollowUp:
                 "waitingForJob", document["waitingForJob"]
             ),
             joining=document.get("joining") is True,
+            target=target,
+            raw_message=_text(document, "rawMessage") if phase is Phase.RESOLVE else None,
+            raw_message_truncated=document.get("rawMessageTruncated") is True,
         )
+
+    def keeping_raw_message(self, text: str) -> FollowUp:
+        """This follow-up carrying ``text``, cut to what a follow-up can hold beside the rest."""
+        kept = text
+        while len(json.dumps(kept)) > MAX_RAW_MESSAGE_BYTES:  # escaped as JSON writes it: ASCII, one byte a char
+            kept = kept[: len(kept) * 3 // 4]
+        return replace(self, raw_message=kept, raw_message_truncated=kept != text)
+
+
+def _request(document: dict[str, Any], phase: Phase) -> BackupRequest | None:
+    request = document.get("request")
+    if phase is Phase.RESOLVE:
+        if request is not None:
+            raise RequestRejected("request", "a follow-up still resolving its target names no item yet")
+        return None
+    if not isinstance(request, dict):
+        raise RequestRejected("request", "must be a JSON object")
+    return BackupRequest.from_json(request)
+
+
+def _target(document: dict[str, Any], phase: Phase) -> ResourceTarget | None:
+    target = document.get("target")
+    if target is None and phase is not Phase.RESOLVE:
+        return None
+    if not isinstance(target, dict):
+        raise RequestRejected("target", "must be a JSON object")
+    return ResourceTarget.from_json(target)
 
 
 def _optional_instant(document: dict[str, Any], key: str) -> datetime | None:

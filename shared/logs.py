@@ -19,7 +19,10 @@ class RequestLog(logging.LoggerAdapter[logging.Logger]):
     def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
         extra = dict(self.extra or {})
         kwargs["extra"] = {**extra, **kwargs.get("extra", {})}
-        return f"[{extra.get('correlation_id')}] {msg} (item {extra.get('protected_item')})", kwargs
+        # The ids come from producers and are put around a %-format string: a '%' in them is text.
+        correlation_id = str(extra.get("correlation_id")).replace("%", "%%")
+        item = str(extra.get("protected_item")).replace("%", "%%")
+        return f"[{correlation_id}] {msg} (item {item})", kwargs
 
 
 def for_request(logger: logging.Logger, correlation_id: str, protected_item: str | None) -> RequestLog:

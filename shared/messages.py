@@ -18,7 +18,8 @@ from shared.settings import Settings
 from shared.workloads import MAX_RETENTION_DAYS, Expiry, build_properties
 
 __all__ = [
-    "BackupRequest", "check_allowed", "format_instant", "is_correlation_id", "parse_instant", "parse_request",
+    "BackupRequest", "check_allowed", "correlation_id_of", "format_instant", "is_correlation_id", "parse_instant",
+    "parse_request", "request_properties",
 ]
 
 _NAME_FIELDS = (
@@ -67,6 +68,13 @@ def parse_request(
         raise RequestRejected(unknown[0], f"is not a field of a backup request ({', '.join(sorted(_TOP_LEVEL_KEYS))})")
     item = _item(document)
     check_allowed(item, settings)
+    properties = request_properties(item.item, document, now)
+    correlation_id = correlation_id_of(document, fallback_correlation_id)
+    return BackupRequest(item=item, properties=properties, correlation_id=correlation_id)
+
+
+def request_properties(item_name: str, document: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """The trigger body's properties from a request's ``properties`` and ``retentionDays``, for the item's workload."""
     given = document.get("properties", {})
     if not isinstance(given, dict):
         raise RequestRejected("properties", "must be a JSON object")
@@ -77,9 +85,7 @@ def parse_request(
     if expiry.instant is not None and expiry.retention_days is not None:
         raise RequestRejected("retentionDays", "give either retentionDays or properties.recoveryPointExpiryTimeInUTC")
     without_expiry = {key: value for key, value in given.items() if key != "recoveryPointExpiryTimeInUTC"}
-    properties = build_properties(item.item, without_expiry, expiry, now)
-    correlation_id = _correlation_id(document, fallback_correlation_id)
-    return BackupRequest(item=item, properties=properties, correlation_id=correlation_id)
+    return build_properties(item_name, without_expiry, expiry, now)
 
 
 def parse_instant(value: str) -> datetime:
@@ -152,7 +158,8 @@ def is_correlation_id(value: str) -> bool:
     return _CORRELATION_ID.fullmatch(value) is not None
 
 
-def _correlation_id(document: Mapping[str, Any], fallback: str) -> str:
+def correlation_id_of(document: Mapping[str, Any], fallback: str) -> str:
+    """The request's ``correlationId``, or ``fallback`` when it gives none."""
     value = document.get("correlationId")
     if value is None:
         return fallback

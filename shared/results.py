@@ -101,25 +101,27 @@ def finished(
     job: dict[str, Any] | None = None,
     joined: str | None = None,
 ) -> str:
-    """The result of a request that got past validation.
+    """The result of a request that got past validation (by resource id: also one whose vault was refused).
 
     ``joined`` names the ledger key whose backup this request reported as its own; a daily
     limit error says when the item may be backed up again (``retryAt``, the next UTC midnight).
     """
-    request = follow_up.request
+    request, target = follow_up.request, follow_up.target
     retry_at = next_utc_midnight(now) if error is not None and error.code in DAILY_LIMIT_CODES else None
     document: dict[str, Any] = {
         "schemaVersion": RESULT_SCHEMA_VERSION,
         "status": status.value,
-        "correlationId": request.correlation_id,
-        "protectedItemId": request.item.id,
+        "correlationId": follow_up.correlation_id,
+        "resourceId": target.resource.id if target else None,
+        "protectedItemId": request.item.id if request else None,
         "jobId": follow_up.job_id,
         "joined": joined,
         "job": job,
         "error": error.to_json() if error else None,
         "retryAt": format_instant(retry_at),
         "lastState": follow_up.last_state if status is ResultStatus.TIMED_OUT else None,
-        "request": request.to_json(),
+        "request": request.to_json() if request else target.to_json() if target else None,
+        **(_kept_raw_message(follow_up) if status is ResultStatus.REJECTED else {}),
         "timings": _without_nulls({
             "requestedAt": format_instant(follow_up.requested_at),
             "triggeredAt": format_instant(follow_up.triggered_at),
@@ -128,6 +130,11 @@ def finished(
         }),
     }
     return _fitted(document)
+
+
+def _kept_raw_message(follow_up: FollowUp) -> dict[str, Any]:
+    """What a follow-up kept of the producer's message, for a request refused after it was resolved."""
+    return {"rawMessage": follow_up.raw_message or "", "rawMessageTruncated": follow_up.raw_message_truncated or None}
 
 
 def _raw_text(raw_message: bytes | str) -> str:

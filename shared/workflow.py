@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from shared import backup, waiting
+from shared import backup, resolution, waiting
 from shared.arm import ArmClient
+from shared.armevents import ArmEvent
 from shared.carry import carry
 from shared.envelopes import unwrap
 from shared.errors import ErrorInfo, PermanentError, RequestRejected, TransientError
@@ -30,6 +31,7 @@ from shared.messages import check_allowed, is_correlation_id, parse_request
 from shared.queues import MessageSender
 from shared.results import finished, rejected, unreadable_follow_up
 from shared.settings import Settings
+from shared.targeting import check_subscription_allowed, is_resource_form, parse_target
 
 __all__ = ["Delivery", "Services", "handle_follow_up", "handle_request", "take_step"]
 
@@ -92,7 +94,11 @@ def handle_request(body: bytes, delivery: Delivery, services: Services) -> str |
         # An event id keys the request only if it could be a correlation id: it travels in headers and logs.
         if envelope.event_id and is_correlation_id(envelope.event_id):
             fallback_id = envelope.event_id
-        request = parse_request(document, settings=services.settings, now=now, fallback_correlation_id=fallback_id)
+        event = ArmEvent.of(envelope)
+        if event is not None:
+            document = event.summary()  # what the result of an ignored event echoes: never its claims
+            document = event.backup_request()
+        follow_up = _first_follow_up(document, body, now, fallback_id, services.settings)
     except RequestRejected as exc:
         correlation_id = _given_correlation_id(document) or fallback_id
         for_request(logger, correlation_id, None).warning("request rejected: %s", exc.info.message)
@@ -100,17 +106,25 @@ def handle_request(body: bytes, delivery: Delivery, services: Services) -> str |
             body, exc.info, now, correlation_id=correlation_id, message_id=delivery.message_id,
             request=document, transport=transport,
         )
-    follow_up = FollowUp(request=request, phase=Phase.TRIGGER, requested_at=now, phase_started_at=now)
-    for_request(logger, request.correlation_id, request.item.label).info(
-        "request accepted (%s, %s)", transport, request.properties["objectType"]
+    for_request(logger, follow_up.correlation_id, follow_up.label).info(
+        "request accepted (%s, %s)", transport, follow_up.phase.value
     )
+    outcome = _go_on(follow_up, delivery, services, raw=body)
     if services.ledger is not None:
-        outcome = carry(follow_up, delivery, services, services.ledger, take_step, raw=body)
         services.ledger.sweep_if_due(services.clock(), services.settings.ledger_retention_days)
-        return outcome
-    if delivery.redelivered:
-        follow_up = follow_up.advance(trigger_uncertain_since=delivery.insertion_time or now)
-    return _run(follow_up, services)
+    return outcome
+
+
+def _first_follow_up(
+    document: dict[str, Any], body: bytes, now: datetime, fallback_id: str, settings: Settings
+) -> FollowUp:
+    """A valid request's first step: the trigger, or for a request by resource id, finding its item."""
+    if is_resource_form(document):
+        target = parse_target(document, settings=settings, now=now, fallback_correlation_id=fallback_id)
+        follow_up = FollowUp(request=None, phase=Phase.RESOLVE, requested_at=now, phase_started_at=now, target=target)
+        return follow_up.keeping_raw_message(body.decode("utf-8", "replace"))
+    request = parse_request(document, settings=settings, now=now, fallback_correlation_id=fallback_id)
+    return FollowUp(request=request, phase=Phase.TRIGGER, requested_at=now, phase_started_at=now)
 
 
 def handle_follow_up(body: bytes, delivery: Delivery, services: Services) -> str | None:
@@ -120,24 +134,55 @@ def handle_follow_up(body: bytes, delivery: Delivery, services: Services) -> str
         document = unwrap(body).document
         follow_up = FollowUp.from_document(document)
         # The status queue is not trusted either: a forged follow-up must not reach other vaults.
-        check_allowed(follow_up.request.item, services.settings)
+        if follow_up.request is not None:
+            check_allowed(follow_up.request.item, services.settings)
+        if follow_up.target is not None:
+            check_subscription_allowed(follow_up.target.resource, services.settings)
     except RequestRejected as exc:
         correlation_id = _given_correlation_id(document)
         logger.error("[%s] unreadable follow-up %s: %s", correlation_id, delivery.message_id, exc.info.message)
         return unreadable_follow_up(
             body, exc.info, now, correlation_id=correlation_id, message_id=delivery.message_id
         )
+    return _go_on(follow_up, delivery, services)
+
+
+def _go_on(follow_up: FollowUp, delivery: Delivery, services: Services, raw: bytes | None = None) -> str | None:
+    """The step, carried through the ledger when there is one; a request by resource id finds its item first.
+
+    ``raw``, the request message as received, serves a ``KeyReused`` result (see ``shared.carry``).
+    """
+    if follow_up.phase is Phase.RESOLVE:
+        return _resolve_then_go_on(follow_up, delivery, services, raw)
     if services.ledger is not None:
-        return carry(follow_up, delivery, services, services.ledger, take_step)
+        return carry(follow_up, delivery, services, services.ledger, take_step, raw=raw)
     if follow_up.phase is Phase.TRIGGER and delivery.redelivered and follow_up.trigger_uncertain_since is None:
         follow_up = follow_up.advance(trigger_uncertain_since=delivery.insertion_time or follow_up.requested_at)
     return _run(follow_up, services)
 
 
+def _resolve_then_go_on(follow_up: FollowUp, delivery: Delivery, services: Services, raw: bytes | None) -> str | None:
+    """Phase.RESOLVE, outside the ledger: a read, for a request that has no item (so no ledger record) yet.
+
+    Found, the request goes on at once as one by names would, at the same step: through the ledger,
+    which lets one of several deliveries that resolve it trigger; or, without it, looking before
+    posting when redelivered. Not found, or to be tried again, its result or its next follow-up is
+    sent as without the ledger.
+    """
+    decision = _resolve_step(follow_up, services)
+    if isinstance(decision, resolution.Proceed):
+        kept = raw if raw is not None else (follow_up.raw_message or "").encode()
+        return _go_on(decision.follow_up, delivery, services, raw=kept)
+    return _settled(decision, services)
+
+
 def _run(follow_up: FollowUp, services: Services) -> str | None:
-    decision = take_step(follow_up, services)
-    request = decision.follow_up.request
-    log = for_request(logger, request.correlation_id, request.item.label)
+    return _settled(take_step(follow_up, services), services)
+
+
+def _settled(decision: backup.Decision, services: Services) -> str | None:
+    """Without the ledger: send the next follow-up, or give the result to the output binding."""
+    log = for_request(logger, decision.follow_up.correlation_id, decision.follow_up.label)
     if isinstance(decision, backup.Continue):
         next_step = backup.stamp_deadline(decision.follow_up, services.settings)
         services.sender.send(services.settings.status_queue, next_step.to_text(), decision.delay_seconds)
@@ -150,12 +195,15 @@ def _run(follow_up: FollowUp, services: Services) -> str | None:
     log.info(
         "finished %s%s", decision.status.value, f" ({decision.error.code})" if decision.error else ""
     )
-    return finished(decision.follow_up, decision.status, services.clock(), error=decision.error, job=decision.job)
+    return finished(
+        decision.follow_up, decision.status, services.clock(), error=decision.error, job=decision.job,
+        joined=decision.joined,
+    )
 
 
 def take_step(follow_up: FollowUp, services: Services) -> backup.Decision:
     """One look at ARM for the follow-up's phase, and what the rules make of the answer."""
-    arm, settings, request = services.arm, services.settings, follow_up.request
+    arm, settings, request = services.arm, services.settings, follow_up.backup_request
     try:
         match follow_up.phase:
             case Phase.TRIGGER:
@@ -185,8 +233,23 @@ def take_step(follow_up: FollowUp, services: Services) -> backup.Decision:
     raise AssertionError(f"unhandled phase {follow_up.phase}")  # pragma: no cover - match is exhaustive
 
 
+def _resolve_step(follow_up: FollowUp, services: Services) -> backup.Decision | resolution.Proceed:
+    """Which vault and item protect the VM (the VM's GET first when the request gave no location)."""
+    target, settings = follow_up.target, services.settings
+    try:
+        if target is None:
+            raise _nothing_to_follow()
+        location = target.location or services.arm.vm_location(target)
+        status = services.arm.backup_status(target, location)
+        return resolution.after_backup_status(follow_up, location, status, services.clock(), settings)
+    except TransientError as exc:
+        return backup.after_transient(follow_up, exc, services.clock(), settings, services.rng)
+    except PermanentError as exc:
+        return backup.after_permanent(follow_up, exc, services.clock(), settings)
+
+
 def _job_step(follow_up: FollowUp, services: Services) -> backup.Decision:
-    arm, settings, request = services.arm, services.settings, follow_up.request
+    arm, settings, request = services.arm, services.settings, follow_up.backup_request
     if follow_up.job_id is None:
         found = arm.find_backup_job(request, follow_up.triggered_at or follow_up.requested_at)
         return backup.after_job_lookup(follow_up, found, services.clock(), settings)
@@ -195,7 +258,7 @@ def _job_step(follow_up: FollowUp, services: Services) -> backup.Decision:
 
 
 def _wait_step(follow_up: FollowUp, services: Services) -> backup.Decision:
-    arm, settings, request = services.arm, services.settings, follow_up.request
+    arm, settings, request = services.arm, services.settings, follow_up.backup_request
     if follow_up.waiting_for_key is not None:
         # Another key's backup: only the ledger can tell (``shared.carry`` looks there), so with
         # the ledger gone meanwhile, trigger and let Azure say whether a backup still runs.

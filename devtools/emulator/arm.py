@@ -18,6 +18,7 @@ from .render import job as render_job
 from .render import operation_status, protected_item
 from .routes import Route, is_under_provider
 from .stats import Stats, token_fingerprint
+from .targets import COMPUTE_API_VERSIONS, backup_status, vm_get
 from .throttle import Throttle
 from .validation import parse_backup_request
 from .wire import Request, Response, json_response
@@ -91,6 +92,8 @@ class ArmService:
             "job_get": self._job_get,
             "job_list": self._job_list,
             "items_list": self._items_list,
+            "backup_status": lambda request, route, ids: backup_status(self._inventory, request, route),
+            "vm_get": lambda request, route, ids: vm_get(self._inventory, route),
         }
 
     def handle(self, request: Request, route: Route | None, ids: RequestIds) -> Response:
@@ -98,7 +101,7 @@ class ArmService:
         try:
             self._authenticate(request)
             remaining = self._take_throttle(request, route)
-            self._check_api_version(request)
+            self._check_api_version(request, route)
             if route is None:
                 code = "InvalidResourceType" if is_under_provider(request.path) else "NotFound"
                 raise not_found(code, f"No resource type or action at '{request.path}'.")
@@ -142,19 +145,19 @@ class ArmService:
             )
         return {header: str(verdict.remaining)}
 
-    def _check_api_version(self, request: Request) -> None:
+    def _check_api_version(self, request: Request, route: Route | None) -> None:
         version = request.query.get("api-version")
+        supported = COMPUTE_API_VERSIONS if route is not None and route.kind == "vm_get" else self.config.api_versions
         if not version:
             raise bad_request(
                 "MissingApiVersionParameter",
                 "The api-version query parameter (?api-version=) is required for all requests.",
                 "api-version",
             )
-        if version not in self.config.api_versions:
+        if version not in supported:
             raise bad_request(
                 "InvalidApiVersionParameter",
-                f"The api-version '{version}' is invalid. The supported versions are "
-                f"'{','.join(self.config.api_versions)}'.",
+                f"The api-version '{version}' is invalid. The supported versions are '{','.join(supported)}'.",
                 "api-version",
             )
 

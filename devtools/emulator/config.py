@@ -23,7 +23,8 @@ JOB_OUTCOMES = ("Completed", "CompletedWithWarnings", "Failed", "Cancelled")
 IN_PROGRESS_MODES = ("post", "operation", "job")
 FAULT_KINDS = ("500", "503", "429", "drop", "slow", "malformed", "missing_headers")
 REQUEST_KINDS = (
-    "*", "trigger", "operation_status", "operation_results", "job_get", "job_list", "items_list", "token", "unknown",
+    "*", "trigger", "operation_status", "operation_results", "job_get", "job_list", "items_list", "backup_status",
+    "vm_get", "token", "unknown",
 )
 MAX_SLOW_SECONDS = 300.0
 # Settings that shape sockets, files or the clock's origin: fixed once the emulator runs.

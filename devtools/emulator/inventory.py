@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
@@ -14,6 +14,7 @@ from urllib.parse import quote
 from .errors import ArmError, not_found
 
 DEFAULT_INVENTORY = Path(__file__).with_name("inventory.json")
+DEFAULT_LOCATION = "westeurope"
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class Vault:
     subscription: str
     resource_group: str
     name: str
+    location: str = DEFAULT_LOCATION
 
     def path(self, subscriptions: str = "subscriptions") -> str:
         return arm_path(
@@ -119,14 +121,39 @@ class Item:
         return (container.lower(), name.lower()) in spellings
 
 
+@dataclass(frozen=True)
+class VirtualMachine:
+    """A VM the emulated ARM knows: each VM item's own (in its vault's region), and any listed unprotected."""
+
+    subscription: str
+    resource_group: str
+    name: str
+    location: str = DEFAULT_LOCATION
+
+    @property
+    def id(self) -> str:
+        return arm_path(
+            "subscriptions", self.subscription, "resourceGroups", self.resource_group,
+            "providers", "Microsoft.Compute", "virtualMachines", self.name,
+        )
+
+
 class Inventory:
     """Case-insensitive lookups that fail the way ARM does: subscription, then resource group, then resource."""
 
-    def __init__(self, vaults: Mapping[Vault, list[Item]]) -> None:
+    def __init__(self, vaults: Mapping[Vault, list[Item]], machines: Iterable[VirtualMachine] = ()) -> None:
         self._vaults = {_vault_key(v): v for v in vaults}
         self._items = {_vault_key(v): list(items) for v, items in vaults.items()}
         self._subscriptions = {v.subscription.lower() for v in vaults}
         self._groups = {(v.subscription.lower(), v.resource_group.lower()) for v in vaults}
+        self._protecting: dict[str, list[Item]] = {}
+        for item in (item for items in vaults.values() for item in items):
+            vm = protected_machine(item)
+            if vm is not None:
+                self._protecting.setdefault(vm.id.lower(), []).append(item)
+        protected = [vm for items in self._protecting.values() if (vm := protected_machine(items[0])) is not None]
+        # Listed machines win over the ones items imply: a VM listed elsewhere is one no vault there protects.
+        self._machines = {_machine_key(vm): vm for vm in (*protected, *machines)}
 
     @classmethod
     def load(cls, path: Path | None = None) -> Inventory:
@@ -135,12 +162,15 @@ class Inventory:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Inventory:
         vaults: dict[Vault, list[Item]] = {}
+        machines: list[VirtualMachine] = []
         for sub, sub_data in data["subscriptions"].items():
             for rg, rg_data in sub_data["resource_groups"].items():
-                for vault_name, vault_data in rg_data["vaults"].items():
-                    vault = Vault(sub, rg, vault_name)
+                for vault_name, vault_data in rg_data.get("vaults", {}).items():
+                    vault = Vault(sub, rg, vault_name, str(vault_data.get("location", DEFAULT_LOCATION)))
                     vaults[vault] = [_item(vault, raw) for raw in vault_data.get("items", [])]
-        return cls(vaults)
+                for vm_name, vm_data in rg_data.get("virtual_machines", {}).items():
+                    machines.append(VirtualMachine(sub, rg, vm_name, str(vm_data.get("location", DEFAULT_LOCATION))))
+        return cls(vaults, machines)
 
     def vault(self, subscription: str, resource_group: str, name: str) -> Vault:
         if subscription.lower() not in self._subscriptions:
@@ -165,6 +195,29 @@ class Inventory:
     def items(self, vault: Vault) -> list[Item]:
         return list(self._items[_vault_key(vault)])
 
+    def virtual_machine(self, subscription: str, resource_group: str, name: str) -> VirtualMachine:
+        machine = self._machines.get((subscription.lower(), resource_group.lower(), name.lower()))
+        if machine is not None:
+            return machine
+        known = self._machines.values()
+        if subscription.lower() not in self._subscriptions | {vm.subscription.lower() for vm in known}:
+            raise not_found("SubscriptionNotFound", f"The subscription '{subscription}' could not be found.")
+        groups = self._groups | {(vm.subscription.lower(), vm.resource_group.lower()) for vm in known}
+        if (subscription.lower(), resource_group.lower()) not in groups:
+            raise not_found("ResourceGroupNotFound", f"Resource group '{resource_group}' could not be found.")
+        raise not_found(
+            "ResourceNotFound",
+            f"The Resource 'Microsoft.Compute/virtualMachines/{name}' under resource group '{resource_group}' "
+            "was not found.",
+        )
+
+    def knows_subscription(self, subscription: str) -> bool:
+        return subscription.lower() in self._subscriptions | {vm.subscription.lower() for vm in self._machines.values()}
+
+    def items_protecting(self, resource_id: str) -> list[Item]:
+        """The VM items whose VM has this id (compared case-insensitively), in any vault."""
+        return list(self._protecting.get(resource_id.lower(), ()))
+
     def __iter__(self) -> Iterator[Item]:
         for items in self._items.values():
             yield from items
@@ -172,6 +225,18 @@ class Inventory:
 
 def _vault_key(vault: Vault) -> tuple[str, str, str]:
     return vault.subscription.lower(), vault.resource_group.lower(), vault.name.lower()
+
+
+def _machine_key(machine: VirtualMachine) -> tuple[str, str, str]:
+    return machine.subscription.lower(), machine.resource_group.lower(), machine.name.lower()
+
+
+def protected_machine(item: Item) -> VirtualMachine | None:
+    """The VM a VM item protects, named by its container (`IaasVMContainer;iaasvmcontainerv2;{rg};{vm}`)."""
+    parts = item.container.split(";")
+    if item.workload is not Workload.VM or len(parts) < 4:
+        return None
+    return VirtualMachine(item.vault.subscription, parts[-2], parts[-1], item.vault.location)
 
 
 def _item_not_found(container: str, name: str) -> ArmError:

@@ -21,6 +21,10 @@ _ROUTES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("job_get", "GET", (*_VAULT, "backupjobs", "{job}")),
     ("job_list", "GET", (*_VAULT, "backupjobs")),
     ("items_list", "GET", (*_VAULT, "backupprotecteditems")),
+    ("backup_status", "POST", ("subscriptions", "{subscription}", "providers", "microsoft.recoveryservices",
+                               "locations", "{location}", "backupstatus")),
+    ("vm_get", "GET", ("subscriptions", "{subscription}", "resourcegroups", "{resource_group}", "providers",
+                       "microsoft.compute", "virtualmachines", "{vm}")),
 )
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 COUNTED_KINDS = (
-    "trigger", "operation_status", "operation_results", "job_get", "job_list", "items_list",
+    "trigger", "operation_status", "operation_results", "job_get", "job_list", "items_list", "backup_status", "vm_get",
     "token_issued", "throttled", "faults", "unauthorized",
 )
 

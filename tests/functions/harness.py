@@ -328,7 +328,8 @@ class App:
         assert isinstance(correlation_id, str) and correlation_id
         for follow_up in self.follow_ups:
             assert follow_up["correlationId"] == correlation_id
-            assert follow_up["request"]["correlationId"] == correlation_id
+            # While resolving a resource id the follow-up names its target; afterwards its request.
+            assert (follow_up.get("request") or follow_up["target"])["correlationId"] == correlation_id
 
     def check_http_hygiene(self) -> None:
         """Every call: https to the ARM host under the subscription, bearer token, a fresh client request id."""

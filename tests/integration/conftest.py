@@ -70,6 +70,8 @@ IT_ITEMS: dict[str, dict[str, Any]] = {
     "http-endpoint": {},
     "trust": {"operation_seconds": 60, "job_seconds": 60},
     **{f"ledger-{purpose}": {"operation_seconds": 60, "job_seconds": 120} for purpose in LEDGER_PURPOSES},
+    # Backed up by resource id or ARM event (their VMs are rg-it/<name>, in the vault's region).
+    **{f"target-{n}": {"operation_seconds": 60, "job_seconds": 60} for n in range(1, 5)},
     **{f"token-{n}": {} for n in range(1, 5)},
 }
 
@@ -96,6 +98,12 @@ def item_id(names: Mapping[str, str]) -> str:
         f"/providers/Microsoft.RecoveryServices/vaults/{names['vaultName']}/backupFabrics/{names['fabricName']}"
         f"/protectionContainers/{names['containerName']}/protectedItems/{names['protectedItemName']}"
     )
+
+
+def vm_resource_id(name: str, resource_group: str = "rg-it") -> str:
+    """The ARM id of the VM behind an item of ours (its container names resource group and VM)."""
+    group = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{resource_group}"
+    return f"{group}/providers/Microsoft.Compute/virtualMachines/{name}"
 
 
 def request_text(names: Mapping[str, str], correlation_id: str, **extra: Any) -> str:

@@ -28,7 +28,8 @@ from tests.integration.test_poison import MAX_DEQUEUE_COUNT, wait_for_messages
 
 pytestmark = pytest.mark.integration
 
-ARM_KINDS = {"trigger", "operation_status", "operation_results", "job_get", "job_list", "items_list", "unknown"}
+ARM_KINDS = {"trigger", "operation_status", "operation_results", "job_get", "job_list", "items_list", "backup_status",
+             "vm_get", "unknown"}
 
 
 def test_with_the_emulators_ca_trusted_the_app_works_over_https(suite: Suite) -> None:

@@ -2,8 +2,9 @@
 
 Each strategy draws the raw body a producer (or an attacker with access to the queue) could write:
 not JSON, wrong types, huge and deeply nested documents, unicode, names carrying path syntax
-(``/``, ``..``, ``?``, ``#``, ``%2F``, CRLF), ids of other subscriptions, and follow-ups pointing the
-app at other hosts, plain http or other subscriptions.
+(``/``, ``..``, ``?``, ``#``, ``%2F``, CRLF), ids of other subscriptions, ARM events about other
+resources or with bent subjects, and follow-ups pointing the app at other hosts, plain http or
+other subscriptions.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from shared.followup import FollowUp, Phase
-from tests.unit.builders import ITEMS, NOW, OTHER_SUB, SUB, backup_request, item_id, names
+from tests.unit.builders import ITEMS, NOW, OTHER_SUB, SUB, backup_request, item_id, names, resource_target, vm_id
 
 __all__ = ["follow_up_messages", "request_messages"]
 
@@ -94,6 +95,64 @@ def _hostile_properties(draw: st.DrawFn) -> dict[str, Any]:
     return document
 
 
+@st.composite
+def _hostile_resource_ids(draw: st.DrawFn) -> dict[str, Any]:
+    """resourceId: path syntax spliced into a VM id, another subscription, not a VM, a URL; a bent location."""
+    good = vm_id()
+    choice = draw(st.integers(0, 5))
+    if choice == 0:
+        cut = draw(st.integers(0, len(good)))
+        value: Any = good[:cut] + draw(st.sampled_from(PATH_SYNTAX)) + good[cut:]
+    elif choice == 1:
+        value = draw(st.sampled_from([good.replace(SUB, OTHER_SUB), good.upper(), good.lower(), good]))
+    elif choice == 2:
+        value = draw(st.sampled_from([item_id("vm"), good + "/extensions/x", good.rsplit("/", 2)[0],
+                                      f"https://{ARM_HOST}{good}", good[1:], good + "/"]))
+    elif choice == 3:
+        value = good.rsplit("/", 1)[0] + "/" + draw(hostile_text)
+    elif choice == 4:
+        value = draw(wrong_types)
+    else:
+        value = good
+    document: dict[str, Any] = {"resourceId": value}
+    if draw(st.booleans()):
+        document["location"] = draw(st.one_of(st.just("westeurope"), hostile_text, wrong_types))
+    if draw(st.integers(0, 3)) == 0:
+        document[draw(st.sampled_from([*NAME_FIELDS, "protectedItemId", "properties", "retentionDays"]))] = draw(
+            st.one_of(hostile_text, wrong_types))
+    return document
+
+
+_ARM_EVENT_TYPES = tuple(f"Microsoft.Resources.Resource{what}" for what in (
+    "WriteSuccess", "ActionSuccess", "DeleteSuccess", "WriteFailure", "ActionCancel", "DeleteFailure"))
+_OPERATIONS = ("Microsoft.Compute/virtualMachines/write", "Microsoft.Compute/virtualMachines/delete",
+               "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems/backup/action",
+               "Microsoft.RecoveryServices/locations/backupStatus/action", "Microsoft.Compute/disks/write")
+
+
+@st.composite
+def _hostile_arm_events(draw: st.DrawFn) -> bytes:
+    """ARM events with bent types, subjects, resource URIs and operations, in either event schema."""
+    resource = draw(st.one_of(st.sampled_from([vm_id(), vm_id().lower(), item_id("vm"), vm_id() + "/extensions/x"]),
+                              _hostile_resource_ids().map(lambda document: document["resourceId"])))
+    data: dict[str, Any] = {"resourceUri": resource, "operationName": draw(st.one_of(
+        st.sampled_from(_OPERATIONS), hostile_text, wrong_types)), "claims": {"name": "x"}, "correlationId": "c"}
+    if draw(st.booleans()):
+        data["resourceUri"] = draw(st.one_of(hostile_text, wrong_types, st.just(vm_id(name="other"))))
+    if draw(st.integers(0, 4)) == 0:
+        del data["resourceUri"]
+    event_type = draw(st.one_of(st.sampled_from(_ARM_EVENT_TYPES), st.builds(
+        lambda tail: "Microsoft.Resources." + tail, hostile_text)))
+    subject = draw(st.one_of(st.just(resource), hostile_text))
+    if draw(st.booleans()):
+        event: dict[str, Any] = {"id": draw(st.one_of(st.just("evt-1"), hostile_text)), "eventType": event_type,
+                                 "subject": subject, "data": data}
+    else:
+        event = {"specversion": "1.0", "id": "ce-1", "source": "/s", "type": event_type, "subject": subject,
+                 "data": data}
+    return json.dumps(event).encode("utf-8", "surrogatepass")
+
+
 def _deeply_nested(depth: int) -> bytes:
     inner = '{"a":' * depth + "1" + "}" * depth
     return ('{"subscriptionId":"' + SUB + '","properties":' + inner + "}").encode()
@@ -111,6 +170,7 @@ documents: st.SearchStrategy[dict[str, Any]] = st.one_of(
               wrong_types),
     _hostile_item_names(),
     _hostile_ids(),
+    _hostile_resource_ids(),
     _hostile_properties(),
     st.builds(_names_with, st.just("correlationId"), hostile_text),
     st.builds(_names_with, st.sampled_from(["subscriptionId"]), st.sampled_from([OTHER_SUB, OTHER_SUB.upper()])),
@@ -147,12 +207,13 @@ _BRANCHES: dict[str, st.SearchStrategy[bytes]] = {
     "not json": not_json,
     "document": st.builds(_encoded, documents, st.sampled_from(["json", "json", "base64", "eventgrid", "cloudevents"])),
     "nested": st.builds(_deeply_nested, st.one_of(st.integers(30, 2000), st.integers(2000, 40_000))),
+    "arm event": _hostile_arm_events(),
     "huge": st.builds(_huge, st.one_of(st.integers(60_000, 66_000), st.integers(66_000, 200_000)),
                       st.sampled_from(["correlationId", "containerName", "unknownField", "vaultName"])),
 }
 # Weighted by hand (one_of flattens nested one_ofs, so the many kinds of garbage would crowd out documents).
 request_messages: st.SearchStrategy[bytes] = st.sampled_from(
-    ["not json"] * 3 + ["document"] * 5 + ["nested", "huge"]
+    ["not json"] * 3 + ["document"] * 5 + ["arm event", "nested", "huge"]
 ).flatmap(lambda kind: _BRANCHES[kind])
 
 # --- follow-ups -----------------------------------------------------------------------------------
@@ -188,8 +249,10 @@ def follow_up_messages(draw: st.DrawFn) -> bytes:
     """Follow-ups as this app writes them, then tampered with; or no follow-up at all."""
     if draw(st.integers(0, 5)) == 0:
         return draw(not_json)
-    request = backup_request(draw(st.sampled_from(sorted(ITEMS))))
     phase = draw(st.sampled_from(list(Phase)))
+    if phase is Phase.RESOLVE:
+        return draw(_resolving_follow_ups())
+    request = backup_request(draw(st.sampled_from(sorted(ITEMS))))
     base_path = request.item.item_path
     follow_up = FollowUp(request, phase, NOW - timedelta(minutes=5), NOW - timedelta(minutes=1),
                          triggered_at=NOW - timedelta(minutes=4))
@@ -208,4 +271,22 @@ def follow_up_messages(draw: st.DrawFn) -> bytes:
             st.one_of(hostile_text, wrong_types))
     elif tamper == 3:
         document["request"]["properties"] = draw(st.one_of(wrong_types, st.dictionaries(hostile_text, hostile_text)))
+    return json.dumps(document).encode("utf-8", "surrogatepass")
+
+
+@st.composite
+def _resolving_follow_ups(draw: st.DrawFn) -> bytes:
+    """A follow-up still resolving its VM, its target bent, or a request smuggled in beside it."""
+    target = resource_target(location=draw(st.sampled_from([None, "westeurope"])))
+    follow_up = FollowUp(None, Phase.RESOLVE, NOW - timedelta(minutes=5), NOW - timedelta(minutes=1), target=target)
+    document: dict[str, Any] = json.loads(follow_up.to_text())
+    tamper = draw(st.integers(0, 4))
+    if tamper == 1:
+        document["target"]["resourceId"] = draw(_hostile_resource_ids())["resourceId"]
+    elif tamper == 2:
+        document["target"][draw(st.sampled_from(["location", "properties", "correlationId"]))] = draw(
+            st.one_of(hostile_text, wrong_types))
+    elif tamper == 3:
+        document[draw(st.sampled_from(["target", "request", "rawMessage", "attempt"]))] = draw(
+            st.one_of(hostile_text, wrong_types, st.just(backup_request().to_json())))
     return json.dumps(document).encode("utf-8", "surrogatepass")

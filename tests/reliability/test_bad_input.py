@@ -29,11 +29,13 @@ from tests.reliability.support import Scale, publish
 from tests.unit.builders import NOW, OTHER_SUB, SUB, backup_request, make_settings, result_of, services
 
 QUEUE_MESSAGE_LIMIT = 64 * 1024
-REJECTED_CODES = {"InvalidRequest", "NotAllowed"}  # what RequestRejected carries
+REJECTED_CODES = {"InvalidRequest", "NotAllowed", "EventIgnored"}  # what RequestRejected carries
 SETTINGS = make_settings(ALLOWED_SUBSCRIPTIONS=SUB)
 TRIGGER_SEGMENTS = ("", "subscriptions", None, "resourceGroups", None, "providers", "Microsoft.RecoveryServices",
                     "vaults", None, "backupFabrics", None, "protectionContainers", None, "protectedItems", None,
                     "backup")
+BACKUP_STATUS_SEGMENTS = ("", "subscriptions", None, "providers", "Microsoft.RecoveryServices", "locations", None,
+                          "backupStatus")
 
 
 def _refusing_transport() -> FakeTransport:
@@ -53,8 +55,9 @@ def _check_sent(transport: FakeTransport, credential: FakeCredential, settings: 
         assert not any(segment in {".", ".."} or "/" in segment or "\\" in segment for segment in segments), sent.url
         if sent.method == "POST":
             raw = parts.path.split("/")
-            assert len(raw) == len(TRIGGER_SEGMENTS), f"a name added or removed a path segment: {sent.url!r}"
-            assert all(want is None or got == want for got, want in zip(raw, TRIGGER_SEGMENTS, strict=True)), sent.url
+            shape = BACKUP_STATUS_SEGMENTS if raw[-1] == "backupStatus" else TRIGGER_SEGMENTS
+            assert len(raw) == len(shape), f"a name added or removed a path segment: {sent.url!r}"
+            assert all(want is None or got == want for got, want in zip(raw, shape, strict=True)), sent.url
             assert parts.query.startswith("api-version=") and "&" not in parts.query, sent.url
     assert set(credential.scopes) <= {settings.arm_scope}
 
@@ -84,7 +87,8 @@ _KNOWN_TARGETS = {"message", "specversion", "data", "data_base64", "subscription
                   "fabricName", "containerName", "protectedItemName", "protectedItemId", "correlationId",
                   "retentionDays", "properties", "properties.objectType", "properties.backupType",
                   "properties.recoveryPointExpiryTimeInUTC", "properties.enableCompression", "request", "phase",
-                  "schemaVersion", "jobId", "asyncOperationUrl", "locationUrl"}
+                  "schemaVersion", "jobId", "asyncOperationUrl", "locationUrl", "resourceId", "location", "target",
+                  "subject", "eventType", "data.resourceUri", "data.operationName"}
 
 
 def test_hostile_request_messages_each_end_in_one_rejected_or_failed_result(scale: Scale) -> None:
@@ -104,7 +108,8 @@ def test_hostile_request_messages_each_end_in_one_rejected_or_failed_result(scal
 
     check()
     publish("bad-input-requests", scale, f"{scale.bad_input_examples} generated request messages (not JSON, wrong "
-            "types, huge, deeply nested, unicode, path syntax in names, other subscriptions, envelopes)",
+            "types, huge, deeply nested, unicode, path syntax in names and resource ids, other subscriptions, "
+            "envelopes, ARM events)",
             {**dict(counted.most_common()), "error_targets": dict(targets.most_common())})
     assert counted["examples"] > 0
 

@@ -11,8 +11,9 @@ from shared.arm import ArmClient
 from shared.followup import FollowUp, Phase
 from shared.messages import BackupRequest, parse_request
 from shared.settings import Settings
+from shared.targeting import ResourceTarget, parse_target
 from shared.workflow import Services
-from tests.fakes import ARM, Clock, FakeCredential, FakeTransport, RecordingSender, env, session_with
+from tests.fakes import ARM, Clock, FakeCredential, FakeTransport, RecordingSender, env, load_example, session_with
 
 SUB = "00000000-0000-0000-0000-000000000000"
 """The subscription of the official REST examples."""
@@ -30,6 +31,10 @@ ITEMS: dict[str, tuple[str, str]] = {
     "ase": ("VMAppContainer;Compute;testrg;asevm01", "SAPAseDatabase;ase01;db01"),
 }
 DATABASES = {"sql", "hana", "ase"}
+
+
+VM_GROUP, VM_NAME = "testrg", "v1win2012r"
+"""The VM behind ``ITEMS["vm"]``."""
 
 
 def make_settings(**overrides: str) -> Settings:
@@ -76,6 +81,33 @@ def follow_up(
         request=request or backup_request(), phase=phase, requested_at=started, phase_started_at=started
     )
     return base.advance(**changes) if changes else base
+
+
+def vm_id(sub: str = SUB, group: str = VM_GROUP, name: str = VM_NAME) -> str:
+    return f"/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.Compute/virtualMachines/{name}"
+
+
+def by_resource(**changes: Any) -> dict[str, Any]:
+    """A request document naming the VM by its resource id."""
+    return {"resourceId": vm_id(), **changes}
+
+
+def resource_target(*, settings: Settings | None = None, now: datetime = NOW, **changes: Any) -> ResourceTarget:
+    return parse_target(
+        by_resource(**changes), settings=settings or make_settings(), now=now, fallback_correlation_id="corr-1"
+    )
+
+
+def backup_status_body(**changes: Any) -> dict[str, Any]:
+    """The official GetBackupStatus example's answer, about our VM and vault (its spelling kept)."""
+    body: dict[str, Any] = {
+        **load_example("2024-10-01/GetBackupStatus.json")["responses"]["200"]["body"],
+        "vaultId": f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.RecoveryServices/Vaults/{VAULT}",
+        "containerName": f"iaasvmcontainer;iaasvmcontainerv2;{VM_GROUP};{VM_NAME}",
+        "protectedItemName": f"vm;iaasvmcontainerv2;{VM_GROUP};{VM_NAME}",
+    }
+    body.update(changes)
+    return {key: value for key, value in body.items() if value is not None}
 
 
 def operation_url(request: BackupRequest, endpoint: str = ARM, operation: str = "op-1") -> str:

@@ -707,7 +707,7 @@ def test_each_call_is_logged_with_the_correlation_id_and_without_secrets(caplog:
 
     arm_client(transport).trigger(example_request(correlationId="corr-log"))
 
-    records = [record for record in caplog.records if record.name == "shared.arm"]
+    records = [record for record in caplog.records if record.name == "shared.armtransport"]
     assert len(records) == 1
     message = records[0].getMessage()
     assert message.startswith("[corr-log] ARM POST ")

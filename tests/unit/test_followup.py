@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from shared.errors import ErrorInfo, RequestRejected
-from shared.followup import SCHEMA_VERSION, FollowUp, Phase
-from tests.unit.builders import ITEMS, NOW, backup_request, follow_up, location_url, operation_url
+from shared.followup import MAX_RAW_MESSAGE_BYTES, SCHEMA_VERSION, FollowUp, Phase
+from tests.unit.builders import ITEMS, NOW, backup_request, follow_up, location_url, operation_url, resource_target
 
 
 def full_follow_up(phase: Phase, kind: str = "vm") -> FollowUp:
@@ -38,12 +38,84 @@ def round_trip(value: FollowUp) -> FollowUp:
     return FollowUp.from_document(json.loads(value.to_text()))
 
 
-@pytest.mark.parametrize("phase", list(Phase))
+ITEM_PHASES = [phase for phase in Phase if phase is not Phase.RESOLVE]
+
+
+def resolving(**changes: object) -> FollowUp:
+    base = FollowUp(request=None, phase=Phase.RESOLVE, requested_at=NOW, phase_started_at=NOW,
+                    target=resource_target(location="westeurope", correlationId="corr-vm"))
+    return base.advance(**changes) if changes else base
+
+
+@pytest.mark.parametrize("phase", ITEM_PHASES)
 @pytest.mark.parametrize("kind", sorted(ITEMS))
 def test_round_trip_with_every_field(phase: Phase, kind: str) -> None:
     original = full_follow_up(phase, kind)
 
     assert round_trip(original) == original
+
+
+@pytest.mark.parametrize("phase", ITEM_PHASES)
+def test_round_trip_of_a_resolved_request_that_keeps_its_target(phase: Phase) -> None:
+    original = full_follow_up(phase).advance(target=resource_target())
+
+    assert round_trip(original) == original
+    assert json.loads(original.to_text())["target"]["resourceId"] == resource_target().resource.id
+
+
+def test_round_trip_while_resolving() -> None:
+    original = resolving(attempt=3, throttled=1, last_error=ErrorInfo("Http503", "down"),
+                         trigger_uncertain_since=NOW).keeping_raw_message('{"resourceId": "x"}')
+
+    assert round_trip(original) == original
+    document = json.loads(original.to_text())
+    assert document["phase"] == "resolve"
+    assert "request" not in document
+    assert document["correlationId"] == "corr-vm"
+    assert document["rawMessage"] == '{"resourceId": "x"}'
+    assert "rawMessageTruncated" not in document
+    assert (original.correlation_id, original.label) == ("corr-vm", "testrg/v1win2012r")
+
+
+@pytest.mark.parametrize("text", ["x" * (MAX_RAW_MESSAGE_BYTES * 2), "\u0001" * MAX_RAW_MESSAGE_BYTES,
+                                  '"' * MAX_RAW_MESSAGE_BYTES, "é" * MAX_RAW_MESSAGE_BYTES])
+def test_a_long_raw_message_is_cut_to_fit_and_says_so(text: str) -> None:
+    kept = resolving().keeping_raw_message(text)
+
+    assert kept.raw_message is not None and text.startswith(kept.raw_message)
+    assert kept.raw_message_truncated is True
+    assert len(json.dumps(kept.raw_message)) <= MAX_RAW_MESSAGE_BYTES
+    assert round_trip(kept).raw_message_truncated is True
+    assert len(kept.to_text().encode()) < 24 * 1024
+
+
+def test_a_follow_up_names_its_request_or_its_target() -> None:
+    with pytest.raises(ValueError, match="names its request"):
+        FollowUp(request=None, phase=Phase.TRIGGER, requested_at=NOW, phase_started_at=NOW,
+                 target=resource_target())
+    with pytest.raises(ValueError, match="names its request"):
+        FollowUp(request=None, phase=Phase.RESOLVE, requested_at=NOW, phase_started_at=NOW)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"target": None}, "target"),
+        ({"target": "x"}, "target"),
+        ({"request": {"subscriptionId": "x"}}, "request"),
+    ],
+)
+def test_a_resolving_follow_up_needs_its_target_and_no_request(changes: dict[str, Any], field: str) -> None:
+    document = {**json.loads(resolving().to_text()), **changes}
+
+    assert refused(document).field_name == field
+
+
+def test_a_tampered_target_is_refused() -> None:
+    document = json.loads(resolving().to_text())
+    document["target"]["resourceId"] += "/../../x"
+
+    assert refused(document).field_name == "resourceId"
 
 
 def test_round_trip_of_a_minimal_follow_up() -> None:

@@ -87,7 +87,7 @@ def test_a_joined_result_names_the_key_it_joined() -> None:
     document = result_of(finished(value, ResultStatus.SUCCEEDED, NOW, job=JOB, joined="owner"))
 
     assert (document["joined"], document["jobId"], document["status"]) == ("owner", "owner-job", "Succeeded")
-    assert document["correlationId"] == value.request.correlation_id
+    assert document["correlationId"] == value.correlation_id
 
 
 def test_a_result_of_its_own_backup_has_no_joined() -> None:

@@ -301,7 +301,7 @@ def test_wrapped_requests_are_correlated_by_event_id(wrapper: str) -> None:
     handle_request(body, Delivery("msg-1", 1, NOW), svc)
 
     expected = "msg-1" if wrapper == "base64" else "evt-7"
-    assert follow_up_of(sender.messages[0]).request.correlation_id == expected
+    assert follow_up_of(sender.messages[0]).correlation_id == expected
 
 
 # --- redelivery: never trigger twice blindly ------------------------------------------------
@@ -571,7 +571,7 @@ def test_a_whole_walk_to_succeeded(kind: str, object_type: str) -> None:
     assert "error" not in document
     assert document["timings"] == {"requestedAt": "2026-11-26T12:00:00Z", "triggeredAt": "2026-11-26T12:00:00Z",
                                    "completedAt": "2026-11-26T12:03:20Z", "elapsedSeconds": 200.0}
-    assert all(follow_up_of(message).request.correlation_id == f"walk-{kind}" for message in result.follow_ups)
+    assert all(follow_up_of(message).correlation_id == f"walk-{kind}" for message in result.follow_ups)
     client_ids = [sent.headers["x-ms-client-request-id"] for sent in transport.sent]
     assert len(set(client_ids)) == len(transport.sent)
     assert all(sent.headers["Authorization"] == f"Bearer {FAKE_TOKEN}" for sent in transport.sent)
