@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from devtools.bench.stackrun import HostLog
@@ -21,6 +22,13 @@ from devtools.stack import REPO_ROOT, LocalStack
 __all__ = ["HostGroup", "host_group"]
 
 _READY_TIMEOUT = 90.0
+_AT = r"(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})"
+_FINISHED_AT = re.compile(_AT + r" \S+ +\[\w+ (?P<invocation>\w+)\] shared\.carry: \[[^\]]*\] finished ")
+_EXECUTED_AT = re.compile(_AT + r" .*Executed \w+ .* outcome=Succeeded .* invocation=(?P<invocation>[\w-]+)")
+
+
+def _instant(text: str) -> float:
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f").timestamp()
 
 
 class HostGroup:
@@ -56,26 +64,42 @@ class HostGroup:
         for host in self._extra:
             host.log_path.unlink(missing_ok=True)
 
-    def unexplained_copies(self, copies: dict[str, int]) -> dict[str, int]:
-        """Keys with more result copies than the ledger's one window explains, with their copy counts.
+    def failed_senders(self, keys: list[str]) -> dict[str, dict[str, int]]:
+        """For each key, its result's senders that did not live to mark it sent: killed or failed.
 
-        A result goes out again only when the delivery that sent it did not live to mark it sent:
-        killed (no "Executed" line) or failed (storage gone before the mark). So each copy beyond
-        the first needs one sender (an invocation that logged "finished" or "finishing what an
-        earlier delivery … left undone" for the key) that did not end Succeeded.
+        A sender is an invocation that logged "finished" or "finishing what an earlier delivery …
+        left undone" for the key; killed means no "Executed" line for it (its host died), failed
+        an outcome other than Succeeded (storage gone before the mark).
         """
         text = [log.text() for log in self.logs]
-        unexplained = {}
-        for key, count in copies.items():
-            line = re.compile(rf"\[(\w+) (\w+)\] shared\.carry: \[{re.escape(key)}\] (?:finished |finishing what)")
-            failed_senders = 0
+        found: dict[str, dict[str, int]] = {}
+        for key in keys:
+            sender = re.compile(rf"\[(\w+) (\w+)\] shared\.carry: \[{re.escape(key)}\] (?:finished |finishing what)")
+            causes = {"killed": 0, "failed": 0}
             for log in text:
-                for function, invocation in line.findall(log):
-                    if not re.search(rf"Executed {function} .* outcome=Succeeded .* invocation={invocation}", log):
-                        failed_senders += 1
-            if count - 1 > failed_senders:
-                unexplained[key] = count
-        return unexplained
+                for function, invocation in sender.findall(log):
+                    ended = re.search(rf"Executed {function} .* outcome=(\w+) .* invocation={invocation}", log)
+                    if ended is None:
+                        causes["killed"] += 1
+                    elif ended.group(1) != "Succeeded":
+                        causes["failed"] += 1
+            found[key] = causes
+        return found
+
+    def result_window_ms(self) -> list[int]:
+        """Per finishing invocation that ended Succeeded: ms from recording its result to settling its message.
+
+        That span holds the result's send and its sent mark, so it bounds the window in which a kill
+        leaves a result sent and unmarked (its redelivery sends it again).
+        """
+        spans = []
+        for log in self.logs:
+            text = log.text()
+            ended = {m["invocation"][:8]: m["at"] for m in _EXECUTED_AT.finditer(text)}
+            for m in _FINISHED_AT.finditer(text):
+                if m["invocation"] in ended:
+                    spans.append(round((_instant(ended[m["invocation"]]) - _instant(m["at"])) * 1000))
+        return spans
 
     def outcomes(self) -> dict[str, int]:
         """Invocations by function and outcome, over every host's log."""

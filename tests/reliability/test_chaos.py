@@ -123,8 +123,11 @@ def test_chaos_loses_nothing_and_triggers_nothing_twice(scale: Scale) -> None:
         history = trigger_history(admin, since)
         counted = tally(set(ids), results, service, history, {k: v for k, v in accepted.items() if v > 0})
         outcomes = hosts.outcomes()
+        window = sorted(hosts.result_window_ms())
         copies = {key: len(found) for key, found in results.by_correlation.items() if len(found) > 1}
-        unexplained = hosts.unexplained_copies(copies)
+        # Each copy beyond the first needs a sender that did not live to mark the result sent.
+        senders = hosts.failed_senders(list(copies))
+        unexplained = {key: n for key, n in copies.items() if n - 1 > sum(senders[key].values())}
     logged = {key: sum(map(_answered_202, entries)) for key, entries in history.items()}
     counted.update({
         "seconds": round(elapsed, 1), "hosts": len(hosts), "events": done_events, "arm": counts.as_dict(),
@@ -140,6 +143,10 @@ def test_chaos_loses_nothing_and_triggers_nothing_twice(scale: Scale) -> None:
         "keys_with_different_results": sorted(key for key, found in results.by_correlation.items()
                                               if any(r != found[0] for r in found)),
         "unexplained_duplicates": unexplained,
+        "duplicates_after": {cause: sum(1 for found in senders.values() if found[cause])
+                             for cause in ("killed", "failed")},
+        "result_to_settled_ms": {"p50": window[len(window) // 2], "p95": window[len(window) * 95 // 100]}
+        if window else {},
     })
     faults = ", ".join(sorted({f["fault"] for f in FAULTS}))
     publish("chaos", scale, f"{count} requests over {len(hosts)} hosts; faults {faults}; write budget 30 + 40/s; "
