@@ -10,7 +10,7 @@ others keep working.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -64,25 +64,34 @@ class HostGroup:
         for host in self._extra:
             host.log_path.unlink(missing_ok=True)
 
-    def failed_senders(self, keys: list[str]) -> dict[str, dict[str, int]]:
-        """For each key, its result's senders that did not live to mark it sent: killed or failed.
+    def failed_senders(
+        self, keys: Sequence[str], outages: Sequence[tuple[float, float]] = ()
+    ) -> dict[str, dict[str, int]]:
+        """For each key, its result's senders that may have sent it without marking it sent, by cause.
 
         A sender is an invocation that logged "finished" or "finishing what an earlier delivery …
-        left undone" for the key; killed means no "Executed" line for it (its host died), failed
-        an outcome other than Succeeded (storage gone before the mark).
+        left undone" for the key. ``killed``: no "Executed" line (its host died); ``failed``: an
+        outcome other than Succeeded (storage gone before the mark); ``outage``: it succeeded but
+        ran across a storage outage (``outages``, epoch seconds), where a send whose answer was
+        lost is sent again by the storage client's own retry.
         """
         text = [log.text() for log in self.logs]
         found: dict[str, dict[str, int]] = {}
         for key in keys:
-            sender = re.compile(rf"\[(\w+) (\w+)\] shared\.carry: \[{re.escape(key)}\] (?:finished |finishing what)")
-            causes = {"killed": 0, "failed": 0}
+            sender = re.compile(_AT + rf" \S+ +\[(?P<function>\w+) (?P<invocation>\w+)\] shared\.carry: "
+                                rf"\[{re.escape(key)}\] (?:finished |finishing what)")
+            causes = {"killed": 0, "failed": 0, "outage": 0}
             for log in text:
-                for function, invocation in sender.findall(log):
-                    ended = re.search(rf"Executed {function} .* outcome=(\w+) .* invocation={invocation}", log)
+                for sent in sender.finditer(log):
+                    ended = re.search(_AT + rf" .*Executed {sent['function']} .* outcome=(?P<outcome>\w+) .* "
+                                      rf"invocation={sent['invocation']}", log)
                     if ended is None:
                         causes["killed"] += 1
-                    elif ended.group(1) != "Succeeded":
+                    elif ended["outcome"] != "Succeeded":
                         causes["failed"] += 1
+                    elif any(_instant(sent["at"]) <= until and begin <= _instant(ended["at"])
+                             for begin, until in outages):
+                        causes["outage"] += 1
             found[key] = causes
         return found
 

@@ -90,6 +90,7 @@ def test_chaos_loses_nothing_and_triggers_nothing_twice(scale: Scale) -> None:
     items = {f"{estate.item(n).vault}/{estate.item(n).item}".lower(): estate.item(n).id.lower() for n in range(count)}
     chunks = [ids[n::len(events) + 1] for n in range(len(events) + 1)]
     done_events: list[str] = []
+    outages: list[tuple[float, float]] = []
     with (
         reliability_stack("chaos", estate, config, APP_SETTINGS, lease_seconds=LEASE_SECONDS) as (
             stack, admin, service,
@@ -110,7 +111,9 @@ def test_chaos_loses_nothing_and_triggers_nothing_twice(scale: Scale) -> None:
                 # Strike while this chunk is being worked on: some of its invocations are in flight.
                 wait_until(_triggers_reach(admin, sent - len(chunk) // 2), timeout=60, what="the chunk's POSTs")
                 if events[n] == "azurite":
+                    began = time.time()
                     stack.restart_azurite()
+                    outages.append((began, time.time()))
                 else:
                     hosts.kill_and_restart(int(events[n].split("-")[1]))
                 done_events.append(events[n])
@@ -126,7 +129,7 @@ def test_chaos_loses_nothing_and_triggers_nothing_twice(scale: Scale) -> None:
         window = sorted(hosts.result_window_ms())
         copies = {key: len(found) for key, found in results.by_correlation.items() if len(found) > 1}
         # Each copy beyond the first needs a sender that did not live to mark the result sent.
-        senders = hosts.failed_senders(list(copies))
+        senders = hosts.failed_senders(list(copies), outages)
         unexplained = {key: n for key, n in copies.items() if n - 1 > sum(senders[key].values())}
     logged = {key: sum(map(_answered_202, entries)) for key, entries in history.items()}
     counted.update({
@@ -144,7 +147,7 @@ def test_chaos_loses_nothing_and_triggers_nothing_twice(scale: Scale) -> None:
                                               if any(r != found[0] for r in found)),
         "unexplained_duplicates": unexplained,
         "duplicates_after": {cause: sum(1 for found in senders.values() if found[cause])
-                             for cause in ("killed", "failed")},
+                             for cause in ("killed", "failed", "outage")},
         "result_to_settled_ms": {"p50": window[len(window) // 2], "p95": window[len(window) * 95 // 100]}
         if window else {},
     })
@@ -161,8 +164,9 @@ def test_chaos_loses_nothing_and_triggers_nothing_twice(scale: Scale) -> None:
     assert counted["items_not_accepted_once"] == {}, f"items not triggered exactly once: {counted}"
     assert counted["items_with_two_202s_logged"] == {}, f"items answered 202 twice: {counted}"
     assert counted["duplicate_posts"] == 0, f"POSTs after one took effect: {counted['duplicate_post_histories']}"
-    # One result per key: a copy may only be the recorded result sent again by the delivery after one that
-    # died (or lost storage) between sending it and marking it sent; those copies are counted and published.
+    # One result per key: a copy may only be the recorded result sent again, after its sender died or lost
+    # storage between sending it and marking it sent (the redelivery, or the storage client's retry of a send
+    # whose answer was lost, sends it again); those copies are counted and published.
     assert counted["keys_with_different_results"] == [], f"keys with two different results: {counted}"
     assert counted["unexplained_duplicates"] == {}, f"copies no dead or failed sender explains: {counted}"
     remove_state(stack)  # only once the invariants held: a failure keeps Azurite's data and the logs to look at
