@@ -230,9 +230,10 @@ class LocalStack:
     def host_pid(self) -> int | None:
         return self.host.pid if self.host.alive else None
 
-    def start_host(self) -> None:
+    def start_host(self, settings: Mapping[str, str] | None = None) -> None:
+        """``settings`` are added to the host's app settings for this start only (a benchmark variant)."""
         self._ready_file.unlink(missing_ok=True)
-        self.host.env = self.host_environment()
+        self.host.env = {**self.host_environment(), **(settings or {})}
         self.host.start()
         ready = wait_until(
             lambda: _ready(self._ready_file),

@@ -3,11 +3,14 @@
 Backups arrive staggered (a steady trickle, as producers send them), each on an item of its own,
 and run to their end on the ``Schedule``. ARM calls come from the emulator's counters, invocations
 and their wall times from the host's "Executed …" log lines, CPU from an in-process run of the
-same functions (``devtools.bench.inproc``), which the host process cannot attribute per call.
+same functions (``devtools.bench.inproc``), which the host process cannot attribute per call; the
+ledger's table transactions from the same run, counted by wrapping the app's own store
+(``devtools.bench.counting``), against the protocol's minimum (``Schedule.ledger_minimum``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 import threading
@@ -18,6 +21,7 @@ from typing import Any
 
 from devtools.bench.admin import EmulatorAdmin
 from devtools.bench.alternatives import percentile
+from devtools.bench.counting import SWEEP, CountingStore
 from devtools.bench.estate import Estate
 from devtools.bench.inproc import InProcessRun
 from devtools.bench.schedule import Schedule
@@ -25,6 +29,7 @@ from devtools.bench.stackrun import HostLog, process_cpu_seconds
 from devtools.bench.traffic import ResultCollector
 from devtools.stack import DEFAULT_QUEUES, LocalStack
 from shared import runtime
+from shared.ledger import Ledger
 from shared.settings import Settings
 
 __all__ = ["cost_in_process", "cost_through_host"]
@@ -99,17 +104,21 @@ def cost_through_host(
 
 
 def cost_in_process(
-    stack: LocalStack, schedule: Schedule, estate: Estate, admin: EmulatorAdmin,
+    stack: LocalStack, schedule: Schedule, estate: Estate, admin: EmulatorAdmin, app_settings: dict[str, str],
     *, first_item: int, backups: int, timeout: float,
 ) -> dict[str, Any]:
-    """The same backups with the functions called in this process: wall and CPU per invocation."""
+    """The same backups with the functions called in this process: wall, CPU and table transactions per invocation."""
     admin.configure(schedule.emulator_patch())
     service = stack.queue_service()
     environment = stack.host_environment()
     settings = Settings.from_environment(environment)
     requests_queue = service.get_queue_client(settings.requests_queue)
-    with runtime.override(runtime._build(settings)):  # the process-wide wiring, exactly as in the host
-        run = InProcessRun(service, dict(DEFAULT_QUEUES))
+    services = runtime._build(settings)  # the process-wide wiring, exactly as in the host
+    if services.ledger is None:
+        raise RuntimeError("the benchmark's stack runs with the ledger on (BACKUP_LEDGER_TABLE unset)")
+    store = CountingStore(services.ledger.store)
+    with runtime.override(dataclasses.replace(services, ledger=Ledger(store))):
+        run = InProcessRun(service, dict(DEFAULT_QUEUES), transactions=store.this_thread)
         pause = _Pause()
         with ThreadPoolExecutor(1, thread_name_prefix="inproc-run") as runner:
             serving = runner.submit(run.run, backups, timeout)  # serving before the first arrival, as the host is
@@ -126,7 +135,13 @@ def cost_in_process(
             "count": len(calls),
             "wall_ms_p50": round(statistics.median(walls), 2), "wall_ms_p95": round(percentile(walls, 0.95), 2),
             "cpu_ms_p50": round(statistics.median(cpus), 2), "cpu_ms_p95": round(percentile(cpus, 0.95), 2),
+            "table_transactions_mean": round(sum(t.transactions for t in calls) / len(calls), 2),
+            "table_transactions_per_backup": round(sum(t.transactions for t in calls) / backups, 2),
         }
+    totals = store.totals()
+    sweeps = totals.pop(SWEEP, 0)
+    minimum = schedule.ledger_minimum(app_settings)
+    per_backup = sum(totals.values()) / backups
     walls = [t.wall_ms for t in run.timings]
     cpus = [t.cpu_ms for t in run.timings]
     return {
@@ -136,6 +151,13 @@ def cost_in_process(
             "cpu_ms_p50": round(statistics.median(cpus), 2), "cpu_ms_p95": round(percentile(cpus, 0.95), 2),
         },
         "function_seconds_per_backup": round(sum(walls) / 1000 / backups, 4),
+        "table_transactions": {
+            "per_backup": round(per_backup, 2),
+            "by_kind_per_backup": {kind: round(count / backups, 2) for kind, count in sorted(totals.items())},
+            "minimum_per_backup": minimum,
+            "over_minimum": round(per_backup / minimum["total"], 3),
+            "retention_sweeps": sweeps,
+        },
     }
 
 

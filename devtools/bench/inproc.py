@@ -3,9 +3,13 @@
 A thin stand-in for the host, used only to measure: one receiver per trigger queue, a pool of
 worker threads, each message given to the function's ``main`` exactly as the worker builds it
 (``azure.functions.queue.QueueMessage``, a ``func.Out[str]``), the output written to the results
-queue and the message deleted. Only the call of ``main`` is timed: ``time.perf_counter`` for wall
+queue and the message deleted. Results are counted off the results queue, where both kinds land:
+the output binding's (written here) and those the function sends itself (the ledger on).
+Only the call of ``main`` is timed: ``time.perf_counter`` for wall
 time and ``time.thread_time`` for the CPU time of the thread that ran it (everything ``main`` does,
-HTTP included, runs on that thread).
+HTTP included, runs on that thread). Given ``transactions`` (a per-thread counter such as
+``devtools.bench.counting.CountingStore.this_thread``), each call also records how many ledger
+table transactions it made.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class CallTiming:
     function: str
     wall_ms: float
     cpu_ms: float
+    transactions: int = 0
 
 
 class _Out(func.Out[str]):
@@ -58,7 +63,10 @@ Main = Callable[[func.QueueMessage, func.Out[str]], None]
 class InProcessRun:
     """``run(expected, timeout)``: serve both queues until ``expected`` results were written."""
 
-    def __init__(self, service: QueueServiceClient, queues: dict[str, str], *, threads: int = 16) -> None:
+    def __init__(
+        self, service: QueueServiceClient, queues: dict[str, str], *, threads: int = 16,
+        transactions: Callable[[], int] = lambda: 0,
+    ) -> None:
         import poll_status
         import trigger_backup
 
@@ -68,6 +76,7 @@ class InProcessRun:
         ]
         self._results = service.get_queue_client(queues["BACKUP_RESULTS_QUEUE"])
         self._threads = threads
+        self._transactions = transactions
         self._lock = threading.Lock()
         self._idle = threading.Event()
         self.timings: list[CallTiming] = []
@@ -81,6 +90,7 @@ class InProcessRun:
                 with self._lock:
                     if len(self.results) >= expected:
                         return
+                self._collect_results()
                 fetched = 0
                 for name, queue, main in self._functions:
                     batch = list(next(queue.receive_messages(
@@ -100,7 +110,7 @@ class InProcessRun:
             time_next_visible=message.next_visible_on,
         )
         out = _Out()
-        wall, cpu = time.perf_counter(), time.thread_time()
+        wall, cpu, spent = time.perf_counter(), time.thread_time(), self._transactions()
         try:
             main(trigger, out)
         except Exception:  # the host would retry it; here it is counted and left to reappear
@@ -108,11 +118,18 @@ class InProcessRun:
                 self.failures += 1
             return
         finally:
-            timing = CallTiming(name, (time.perf_counter() - wall) * 1000, (time.thread_time() - cpu) * 1000)
+            timing = CallTiming(name, (time.perf_counter() - wall) * 1000, (time.thread_time() - cpu) * 1000,
+                                self._transactions() - spent)
             with self._lock:
                 self.timings.append(timing)
         if out.value is not None:
             self._results.send_message(out.value)
-            with self._lock:
-                self.results.append(json.loads(out.value))
         queue.delete_message(message)
+
+    def _collect_results(self) -> None:
+        """Take the results that have landed so far off the results queue."""
+        for message in self._results.receive_messages(messages_per_page=32, max_messages=32):
+            document = json.loads(str(message.content))
+            self._results.delete_message(message)
+            with self._lock:
+                self.results.append(document)

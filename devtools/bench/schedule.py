@@ -30,6 +30,20 @@ GET instead of two means that the first look came at least one Retry-After (2 re
 for a fifth of the backups. The formula was right and the measurement was distorted.
 ``app_timing`` now scales the host's polling interval with the clock, as it scales the app's own
 timings, so the looks are as punctual as at full scale.
+
+The fewest request-ledger table transactions (``shared.ledger_rules``) for the same backup, with
+P = operation GETs + job GETs, the poll_status invocations:
+
+* the request (trigger_backup): 4. One conditional create makes the key known (it fails when
+  the key exists, so no read is needed before it) and, holding ``posting_since``, is also the
+  baton taken before the POST; the item record is read (which key's backup runs) and claimed in
+  a guarded write; one write records the POST's answer and the follow-up it promises;
+* every poll but the last: 1, the guarded write of the next follow-up (the follow-up carries
+  the ETag it was written with, so no read);
+* the last poll: 2, the result's write and, once it is sent, the sent mark.
+
+minimum = 4 + (P - 1) + 2 = P + 5. The retention sweep (one query at most every ten minutes
+per instance) is no cost of a backup and is counted apart.
 """
 
 from __future__ import annotations
@@ -82,6 +96,11 @@ class Schedule:
                             float(app_settings["JOB_POLL_MAX_SECONDS"]))
         return {"post": 1, "operation_get": self.operation_gets(), "job_get": job,
                 "total": 1 + self.operation_gets() + job}
+
+    def ledger_minimum(self, app_settings: dict[str, str]) -> dict[str, int]:
+        """The fewest table transactions per backup, by function (see the module docstring)."""
+        polls = self.minimum(app_settings)["total"] - 1
+        return {"trigger_backup": 4, "poll_status": polls - 1 + 2, "total": polls + 5}
 
     def fixed_polling_calls(self, interval: float) -> int:
         """ARM calls of a loop that polls the operation, then the job, every ``interval`` emulated seconds."""

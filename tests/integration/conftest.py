@@ -19,7 +19,7 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +60,11 @@ APP_TIMING = {
 FAST_POLLING = {"AzureFunctionsJobHost__extensions__queues__maxPollingInterval": "00:00:00.5"}
 RETRY_AT_ONCE = {"AzureFunctionsJobHost__extensions__queues__visibilityTimeout": "00:00:00"}
 
+# tests/integration/test_ledger.py: one item per scenario, so that no ledger item record is shared.
+LEDGER_PURPOSES = (
+    "redelivered", "at-once", "after-result", "killed", "copied-trigger", "copied-operation", "down", "off",
+    "off-twice",
+)
 # Items of our own in vault-it, one purpose each; behaviours in emulated seconds.
 IT_ITEMS: dict[str, dict[str, Any]] = {
     "conflict": {"operation_seconds": 60, "job_seconds": 360},
@@ -70,6 +75,7 @@ IT_ITEMS: dict[str, dict[str, Any]] = {
     "trust": {"operation_seconds": 60, "job_seconds": 60},
     **{f"front-{n}": {} for n in ("vm", "dup", "keys", "path")},
     "front-broken": {"job_outcome": "Failed", "error_code": "UserErrorVmNotInDesirableState"},
+    **{f"ledger-{purpose}": {"operation_seconds": 60, "job_seconds": 120} for purpose in LEDGER_PURPOSES},
     # Backed up by resource id or ARM event (their VMs are rg-it/<name>, in the vault's region).
     **{f"target-{n}": {"operation_seconds": 60, "job_seconds": 60} for n in range(1, 5)},
     **{f"token-{n}": {} for n in range(1, 5)},
@@ -345,9 +351,12 @@ class Suite:
         *,
         env: Mapping[str, str | None] | None = None,
         functions: str | None = None,
-        host_args: Sequence[str] = (),
+        args: Iterable[str] = (),
     ) -> Iterator[ManagedProcess]:
-        """A second local host on ``queues`` with other app settings (None removes a setting)."""
+        """A second local host on ``queues`` with other app settings (None removes a setting).
+
+        ``args`` go to the host's command line (e.g. ``--lease-seconds``).
+        """
         environment: dict[str, str] = self.stack.host_environment()
         environment.update(queues.settings)
         for key, value in (env or {}).items():
@@ -355,7 +364,7 @@ class Suite:
                 environment.pop(key, None)
             else:
                 environment[key] = value
-        with self.host(label, environment, functions=functions, host_args=host_args) as host:
+        with self.host(label, environment, functions=functions, args=args) as host:
             yield host
 
     def ready_file(self, label: str) -> Path:
@@ -364,26 +373,34 @@ class Suite:
 
     @contextmanager
     def host(
-        self, label: str, environment: Mapping[str, str], *, functions: str | None = None,
-        host_args: Sequence[str] = (),
+        self, label: str, environment: Mapping[str, str], *, functions: str | None = None, args: Iterable[str] = ()
     ) -> Iterator[ManagedProcess]:
         """A local host with exactly ``environment``, stopped on exit."""
         ready = self.ready_file(label)
-        ready.unlink(missing_ok=True)
         argv = [sys.executable, "-m", "devtools.funchost", "--app-root", str(REPO_ROOT), "--ready-file", str(ready)]
         if functions:
             argv += ["--functions", functions]
-        argv += list(host_args)
+        argv += list(args)
         log = self.stack.log_path(f"host-{label}")
         log.unlink(missing_ok=True)
         host = ManagedProcess(f"host-{label}", argv, log_path=log, env=dict(environment), cwd=REPO_ROOT)
-        host.start()
         try:
-            wait_until(lambda: ready.is_file() or None, timeout=30, what=f"host {label} listening", process=host)
+            self._start_host(host, label)
             yield host
         finally:
             host.stop(20)
             ready.unlink(missing_ok=True)
+
+    def kill_and_restart(self, host: ManagedProcess, label: str) -> None:
+        """SIGKILL an extra host, as a crash would, and start it again with the same settings."""
+        host.kill()
+        self._start_host(host, label)
+
+    def _start_host(self, host: ManagedProcess, label: str) -> None:
+        ready = self.ready_file(label)
+        ready.unlink(missing_ok=True)
+        host.start()
+        wait_until(lambda: ready.is_file() or None, timeout=30, what=f"host {label} listening", process=host)
 
 
 def _require_azurite() -> None:

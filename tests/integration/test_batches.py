@@ -200,7 +200,7 @@ def test_a_batch_with_failing_items_lists_every_failure(suite: Suite) -> None:
 def test_a_host_killed_during_a_batch_loses_and_repeats_nothing(suite: Suite) -> None:
     key, queues = unique("killed"), AppQueues.with_prefix(unique("b-kill"))
     selected = items_named(lambda entry: friendly(entry["item"]).startswith("bvm-1"))
-    with suite.extra_host("killed", queues, env=pace(QUICK), host_args=SHORT_LEASE) as host:
+    with suite.extra_host("killed", queues, env=pace(QUICK), args=SHORT_LEASE) as host:
         results = suite.results(queues)
         suite.send(batch(key, {"friendlyNamePattern": "bvm-1??"}), queues)
 
@@ -209,8 +209,8 @@ def test_a_host_killed_during_a_batch_loses_and_repeats_nothing(suite: Suite) ->
             return True if sum(cid.startswith(f"{key}/") for cid in results.by_id) >= 20 else None
 
         wait_until(some_results, timeout=SETTLE, what="the first item results", interval=0.2)
-        host.kill()  # SIGKILL mid-batch: some items done, some running, the rest hidden in the queue
-        host.start()
+        # SIGKILL mid-batch: some items done, some running, the rest hidden in the queue.
+        suite.kill_and_restart(host, "killed")
         outcome = finish(suite, queues, key, results)
 
     check_batch(suite, outcome, selected)

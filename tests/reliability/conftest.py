@@ -1,8 +1,9 @@
 """Scale of the fault, load and bad-input suite, and the report each scenario leaves behind.
 
-The suite runs in CI at a reduced size. The full size (chaos 1,000 requests with three host kills,
-load 10,000 requests, bad input 10,000 generated cases each) is chosen by ``RELIABILITY_SCALE=full``,
-or by ``--reliability-full`` when this folder (or a file in it) is named on the command line:
+The suite runs in CI at a reduced size. The full size (chaos 1,000 requests over three hosts with
+three kills, load 10,000 requests, bad input 10,000 generated cases each) is chosen by
+``RELIABILITY_SCALE=full``, or by ``--reliability-full`` when this folder (or a file in it) is
+named on the command line:
 pytest only reads options from conftest files it loads before parsing the command line, which
 a sub-folder's conftest is not when pytest collects from ``testpaths``::
 

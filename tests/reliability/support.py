@@ -34,6 +34,8 @@ AZURITE_QUEUE = REPO_ROOT / "devtools" / "node_modules" / ".bin" / "azurite-queu
 class Scale:
     name: str
     chaos_requests: int
+    chaos_hosts: int
+    """Local host processes on the same queues, as instances of a scaled-out app."""
     host_kills: int
     azurite_restarts: int
     load_requests: int
@@ -47,10 +49,11 @@ class Scale:
 
 
 SCALES = {
-    "ci": Scale("ci", chaos_requests=100, host_kills=1, azurite_restarts=1, load_requests=500, load_rate=20.0,
-                load_burst=20, bad_input_examples=300, wire_sample=24, timeout=150.0),
-    "full": Scale("full", chaos_requests=1000, host_kills=3, azurite_restarts=1, load_requests=10_000,
-                  load_rate=25.0, load_burst=50, bad_input_examples=10_000, wire_sample=120, timeout=1200.0),
+    "ci": Scale("ci", chaos_requests=100, chaos_hosts=3, host_kills=3, azurite_restarts=1, load_requests=500,
+                load_rate=20.0, load_burst=20, bad_input_examples=300, wire_sample=24, timeout=150.0),
+    "full": Scale("full", chaos_requests=1000, chaos_hosts=3, host_kills=3, azurite_restarts=1,
+                  load_requests=10_000, load_rate=25.0, load_burst=50, bad_input_examples=10_000, wire_sample=120,
+                  timeout=1200.0),
 }
 
 reported: list[str] = []
