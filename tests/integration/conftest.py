@@ -377,7 +377,9 @@ class Suite:
     ) -> Iterator[ManagedProcess]:
         """A local host with exactly ``environment``, stopped on exit."""
         ready = self.ready_file(label)
-        argv = [sys.executable, "-m", "devtools.funchost", "--app-root", str(REPO_ROOT), "--ready-file", str(ready)]
+        # Any free port for HTTP triggers: 7071, the host's default, may be another host's already.
+        argv = [sys.executable, "-m", "devtools.funchost", "--app-root", str(REPO_ROOT), "--ready-file", str(ready),
+                "--http-port", "0"]
         if functions:
             argv += ["--functions", functions]
         argv += list(args)
