@@ -6,9 +6,14 @@ its data in ``.local/azurite/<name>``: the queues on ``port``, the request ledge
 tests do. One process rather than ``azurite-queue`` plus ``azurite-table`` keeps a restart one
 step (both services go down and come back together, as a storage account's outage would) and
 costs one Node runtime instead of two on a small machine. The combined binary always serves
-blobs too; nothing here uses them, so that service gets whatever free port the OS hands out.
+blobs too (on a free port of its own); only the template test, which plays the Functions host's
+identity-based storage, uses them.
 ``--disableTelemetry`` keeps it offline; ``--skipApiVersionCheck`` lets azure-storage-queue
 12.18 (service version 2026-10-06) and azure-data-tables 12.7 talk to Azurite 3.35.
+
+``Azurite(..., tls=Tls(cert, key))`` serves all three over https with ``--oauth basic``: it then
+accepts bearer tokens (the emulator's managed identity issues suitable ones) as well as the
+account key, which is how the template test runs the app with identity-based storage only.
 
 ``python -m devtools.azurite [--name N] [--port P] [--table-port T]`` runs one until Ctrl-C.
 """
@@ -16,16 +21,18 @@ blobs too; nothing here uses them, so that service gets whatever free port the O
 from __future__ import annotations
 
 import argparse
+import functools
 import shutil
 import signal
 import socket
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from devtools.funchost.processes import ManagedProcess, wait_until
 
-__all__ = ["ACCOUNT_KEY", "ACCOUNT_NAME", "Azurite", "AzuriteNotInstalled", "connection_string", "free_port"]
+__all__ = ["ACCOUNT_KEY", "ACCOUNT_NAME", "Azurite", "AzuriteNotInstalled", "Tls", "connection_string", "free_port"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT_NAME = "devstoreaccount1"
@@ -52,6 +59,14 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((HOST, 0))
         return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Tls:
+    """PEM files of the certificate Azurite serves https with, and of its key."""
+
+    cert: Path
+    key: Path
 
 
 def executable(root: Path = REPO_ROOT) -> Path:
@@ -81,21 +96,35 @@ class Azurite:
         root: Path = REPO_ROOT,
         fresh: bool = False,
         log_path: Path | None = None,
+        tls: Tls | None = None,
     ) -> None:
         self.name = name
         self.root = root
+        self.tls = tls
         self.data_dir = root / ".local" / "azurite" / name
         self.port = port or free_port()
         self.table_port = table_port or free_port()
         while self.table_port == self.port:
             self.table_port = free_port()
+        blob_port = free_port()
+        while blob_port in {self.port, self.table_port}:
+            blob_port = free_port()
+        self.ports = {"blob": blob_port, "queue": self.port, "table": self.table_port}
         self._fresh = fresh
         self._log_path = log_path or root / ".local" / "logs" / f"{name}-azurite.log"
         self._process: ManagedProcess | None = None
 
     @property
     def connection_string(self) -> str:
-        return connection_string(self.port, table_port=self.table_port)
+        if self.tls is None:
+            return connection_string(self.port, table_port=self.table_port)
+        endpoints = "".join(f"{service.capitalize()}Endpoint={self.endpoint(service)};" for service in self.ports)
+        return f"DefaultEndpointsProtocol=https;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};{endpoints}"
+
+    def endpoint(self, service: str) -> str:
+        """The service URL of the development account, e.g. ``https://127.0.0.1:PORT/devstoreaccount1``."""
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{HOST}:{self.ports[service]}/{ACCOUNT_NAME}"
 
     @property
     def running(self) -> bool:
@@ -116,36 +145,22 @@ class Azurite:
         if self._fresh and self._process is None and self.data_dir.exists():
             shutil.rmtree(self.data_dir)  # only on the first start: a restart keeps the queues and tables
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        argv = [
-            str(executable(self.root)),
-            "--queueHost",
-            HOST,
-            "--queuePort",
-            str(self.port),
-            "--tableHost",
-            HOST,
-            "--tablePort",
-            str(self.table_port),
-            "--blobHost",
-            HOST,
-            "--blobPort",
-            "0",
-            "--location",
-            str(self.data_dir),
-            "--disableTelemetry",
-            "--skipApiVersionCheck",
-            "--loose",
-            "--silent",
-        ]
+        argv = [str(executable(self.root))]
+        for service, port in self.ports.items():
+            argv += [f"--{service}Host", HOST, f"--{service}Port", str(port)]
+        argv += ["--location", str(self.data_dir), "--disableTelemetry", "--skipApiVersionCheck", "--loose", "--silent"]
+        if self.tls is not None:
+            argv += ["--cert", str(self.tls.cert), "--key", str(self.tls.key), "--oauth", "basic"]
         self._process = ManagedProcess("azurite", argv, log_path=self._log_path, cwd=self.root)
         self._process.start()
         process = self._process
-        wait_until(
-            lambda: _accepts_connections(self.port) and _accepts_connections(self.table_port),
-            timeout=timeout,
-            what=f"Azurite listening on {HOST}:{self.port} (queues) and {HOST}:{self.table_port} (tables)",
-            process=process,
-        )
+        for port in (self.port, self.table_port):
+            wait_until(
+                functools.partial(_accepts_connections, port),
+                timeout=timeout,
+                what=f"Azurite listening on {HOST}:{port}",
+                process=process,
+            )
         return self.connection_string
 
     def stop(self, timeout: float = 10.0) -> None:

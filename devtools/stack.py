@@ -6,30 +6,25 @@ environment that points the app at Azurite and at the emulator's ARM and managed
 endpoints; credential-chain variables from the caller's shell are removed so that the token
 always comes from the emulator, never from a developer's real Azure sign-in.
 
-``python -m devtools.stack up`` is the quick start (see ``devtools/up``): everything, the bundled
-sample requests, and each result printed as it lands, until Ctrl-C.
+The quick start that runs all of it for a person (``devtools/up``) is ``devtools.quickstart``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
-import signal
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from types import FrameType
 
 from azure.storage.queue import QueueServiceClient
 
-from devtools.azurite import Azurite, AzuriteNotInstalled
-from devtools.funchost.processes import ManagedProcess, ProcessExited, wait_until
-from devtools.queuectl import follow, send_files, summarize
+from devtools.azurite import Azurite
+from devtools.funchost.processes import ManagedProcess, wait_until
 
-__all__ = ["EmulatorEndpoints", "LocalStack", "main"]
+__all__ = ["DEFAULT_QUEUES", "REPO_ROOT", "EmulatorEndpoints", "LocalStack"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_QUEUES = {
@@ -95,9 +90,11 @@ class LocalStack:
         emulator_args: Sequence[str] = (),
         host_env: Mapping[str, str] | None = None,
         host_args: Sequence[str] = (),
+        http_port: int = 0,
         fresh: bool = True,
         ready_timeout: float = 60.0,
     ) -> None:
+        """``http_port`` is where the host serves HTTP triggers; 0 picks a free port each start."""
         self.name = name
         self.app_root = app_root.resolve()
         self.with_emulator = with_emulator
@@ -115,11 +112,14 @@ class LocalStack:
             log_path=self.log_path("emulator"),
             cwd=REPO_ROOT,
         )
-        host_argv = ["-m", "devtools.funchost", "--app-root", str(self.app_root), "--ready-file", str(self._ready_file)]
+        host_argv = ["-m", "devtools.funchost", "--app-root", str(self.app_root), "--ready-file", str(self._ready_file),
+                     "--http-port", str(http_port)]
         self.host = ManagedProcess(
             "host", [sys.executable, *host_argv, *host_args], log_path=self.log_path("host"), cwd=REPO_ROOT
         )
         self._endpoints: EmulatorEndpoints | None = None
+        self.http_port: int | None = None
+        """The port the running host serves HTTP triggers on (``http://127.0.0.1:{http_port}/api/…``)."""
 
     def __enter__(self) -> LocalStack:
         try:
@@ -163,13 +163,18 @@ class LocalStack:
     def queue_service(self) -> QueueServiceClient:
         return QueueServiceClient.from_connection_string(self.connection_string)
 
-    def host_environment(self) -> dict[str, str]:
-        """The environment the host process gets (also usable for running the app's code in-process)."""
-        env = {
+    @staticmethod
+    def base_environment() -> dict[str, str]:
+        """This process's environment less credential-chain variables and storage settings."""
+        return {
             name: value
             for name, value in os.environ.items()
             if name not in _CREDENTIAL_VARIABLES and not name.lower().startswith("azurewebjobsstorage")
         }
+
+    def host_environment(self) -> dict[str, str]:
+        """The environment the host process gets (also usable for running the app's code in-process)."""
+        env = self.base_environment()
         env.update(DEFAULT_QUEUES)
         env.update(AzureWebJobsStorage=self.connection_string, FUNCTIONS_WORKER_RUNTIME="python", PYTHONUNBUFFERED="1")
         if self._endpoints is not None:
@@ -230,12 +235,14 @@ class LocalStack:
         self._ready_file.unlink(missing_ok=True)
         self.host.env = {**self.host_environment(), **(settings or {})}
         self.host.start()
-        wait_until(
-            lambda: self._ready_file.is_file() or None,
+        ready = wait_until(
+            lambda: _ready(self._ready_file),
             timeout=self.ready_timeout,
             what="the local host listening",
             process=self.host,
         )
+        port = ready.get("http_port")
+        self.http_port = port if isinstance(port, int) else None
 
     def stop_host(self, timeout: float = 40.0) -> int | None:
         """SIGTERM (the host drains its invocations), SIGKILL after ``timeout``; the exit status."""
@@ -255,93 +262,10 @@ class LocalStack:
         self.start_host()
 
 
-# -- python -m devtools.stack up -----------------------------------------------------------------
-
-SAMPLES = REPO_ROOT / "devtools" / "samples"
-# Short waits so a demo backup ends in seconds; the app's own names (see shared/settings.py).
-DEMO_TIMING = {
-    "MIN_DELAY_SECONDS": "1",
-    "POLL_INTERVAL_SECONDS": "2",
-    "JOB_POLL_INITIAL_SECONDS": "2",
-    "JOB_POLL_MAX_SECONDS": "5",
-    "RETRY_BASE_SECONDS": "1",
-    "RETRY_MAX_SECONDS": "5",
-}
-# Emulated durations are divided by this: a 2 min operation plus a 10 min job take 12 s.
-DEMO_TIME_SCALE = 60.0
-
-
-def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m devtools.stack", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    up = commands.add_parser("up", help="start everything, send the samples, print results until Ctrl-C")
-    up.add_argument("--name", default="dev", help="names the data folders and logs under .local/")
-    up.add_argument("--keep", action="store_true", help="keep the queues and emulator state of the last run")
-    up.add_argument("--no-samples", action="store_true", help="do not send devtools/samples/*.json")
-    up.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="an app setting for the host")
-    up.add_argument("--time-scale", type=float, default=DEMO_TIME_SCALE, help="emulated seconds per real second")
-    up.add_argument("--azurite-port", type=int, help="default: a free port")
-    return parser.parse_args(argv)
-
-
-def _up(args: argparse.Namespace) -> int:
-    overrides = dict(DEMO_TIMING)
-    for assignment in args.set:
-        name, separator, value = assignment.partition("=")
-        if not separator:
-            raise SystemExit(f"--set wants NAME=VALUE, not {assignment!r}")
-        overrides[name] = value
-    stack = LocalStack(
-        args.name,
-        azurite_port=args.azurite_port,
-        emulator_args=["--time-scale", str(args.time_scale)],
-        host_env=overrides,
-        fresh=not args.keep,
-    )
-
-    def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_sigterm)
+def _ready(path: Path) -> dict[str, object] | None:
+    """The host's ready file once it is written (atomically), else None."""
     try:
-        with stack:
-            _banner(stack)
-            service = stack.queue_service()
-            if not args.no_samples:
-                samples = sorted(SAMPLES.glob("*.json"))
-                send_files(service.get_queue_client(DEFAULT_QUEUES["BACKUP_REQUESTS_QUEUE"]), samples)
-                print(f"sent {len(samples)} sample requests: {', '.join(path.name for path in samples)}\n", flush=True)
-            results = service.get_queue_client(overrides.get("BACKUP_RESULTS_QUEUE", "backup-results"))
-            follow(results, lambda text: print(summarize(text), flush=True), should_stop=lambda: not stack.host.alive)
-            print(f"the local host exited; its log ends:\n{stack.host.log_tail()}", file=sys.stderr)
-            return 1
-    except KeyboardInterrupt:
-        print("\nstopping the local stack…", flush=True)
-        return 0
-    except (AzuriteNotInstalled, ProcessExited, TimeoutError) as exc:
-        print(f"stack: {exc}", file=sys.stderr)
-        return 2
-
-
-def _banner(stack: LocalStack) -> None:
-    print(
-        f"local stack '{stack.name}' is up\n"
-        f"  storage   {stack.connection_string}\n"
-        f"  ARM       {stack.endpoints.arm_endpoint}  (admin {stack.endpoints.admin_url})\n"
-        f"  logs      {stack.log_path('host').parent}/{stack.name}-{{azurite,emulator,host}}.log\n"
-        f"  send more AzureWebJobsStorage='{stack.connection_string}' "
-        f"python -m devtools.queuectl send FILE.json\n"
-        "results (status, correlationId, jobId, error code) as they land; Ctrl-C stops everything:\n",
-        flush=True,
-    )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parse(argv)
-    if args.command == "up":
-        return _up(args)
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None

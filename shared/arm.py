@@ -1,4 +1,4 @@
-"""The ARM operations this app uses: Backups - Trigger, its async operation, and backup jobs.
+"""The ARM operations this app uses: Backups - Trigger, its async operation, backup jobs, listing items.
 
 Each builds its URL from validated names, sends it through ``shared.armtransport`` (the only
 code that speaks HTTP, adds the token and translates errors) and reads the answer into a typed
@@ -15,13 +15,14 @@ from urllib.parse import urlencode
 import requests
 from azure.core.credentials import TokenCredential
 
-from shared.armid import encode_segment
+from shared.armid import VaultRef, encode_segment
 from shared.armtransport import USER_AGENT, ArmTransport, CallScope
 from shared.errors import ArmProtocolError, ErrorInfo, json_objects
 from shared.messages import BackupRequest, parse_instant
 from shared.settings import Settings
 from shared.statuses import JobSnapshot, OperationSnapshot, read_job, read_operation
 from shared.targeting import BackupStatus, ResourceTarget, read_backup_status, read_location
+from shared.vaultitems import ItemsPage, read_items_page
 from shared.workloads import Workload
 
 __all__ = ["COMPUTE_API_VERSION", "USER_AGENT", "Accepted", "ArmClient", "LocationSnapshot"]
@@ -159,6 +160,24 @@ class ArmClient:
         if answer.status != 200:
             raise self._transport.error(answer, "POST backupStatus")
         return read_backup_status(answer.json())
+
+    def list_protected_items(
+        self, vault: VaultRef, scope: CallScope, odata_filter: str | None, next_link: str | None = None
+    ) -> ItemsPage:
+        """One page of Backup Protected Items - List: the first (filtered), or the one ``next_link`` names.
+
+        ``next_link`` is followed exactly as ARM gave it, once the same checks as every URL passed.
+        """
+        url = next_link
+        if url is None:
+            query = {"api-version": self._settings.api_version}
+            if odata_filter is not None:
+                query["$filter"] = odata_filter
+            url = f"{self._settings.arm_endpoint}{vault.path}/backupProtectedItems?{urlencode(query)}"
+        answer = self._transport.call("GET", url, scope)
+        if answer.status != 200:
+            raise self._transport.error(answer, "GET backupProtectedItems")
+        return read_items_page(answer.json())
 
 
 def _scope(request: BackupRequest) -> CallScope:

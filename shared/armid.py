@@ -13,7 +13,7 @@ from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from shared.errors import ErrorInfo, RequestRejected, UntrustedUrl
 
-__all__ = ["ProtectedItemRef", "encode_segment", "ensure_followable", "is_valid_name", "validate_name"]
+__all__ = ["ProtectedItemRef", "VaultRef", "encode_segment", "ensure_followable", "is_valid_name", "validate_name"]
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # Resource groups: letters (any script), digits, underscore, hyphen, period, parentheses; no trailing period.
@@ -85,6 +85,44 @@ _RULES: dict[str, tuple[re.Pattern[str], str]] = {
 
 
 @dataclass(frozen=True)
+class VaultRef:
+    """A Recovery Services vault; the names are validated on construction by ``of``."""
+
+    subscription_id: str
+    resource_group: str
+    vault: str
+
+    @classmethod
+    def of(cls, subscription_id: object, resource_group: object, vault: object) -> VaultRef:
+        return cls(
+            subscription_id=validate_name("subscriptionId", subscription_id).lower(),
+            resource_group=validate_name("resourceGroupName", resource_group),
+            vault=validate_name("vaultName", vault),
+        )
+
+    @property
+    def id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.RecoveryServices/vaults/{self.vault}"
+        )
+
+    @property
+    def path(self) -> str:
+        """The vault's URL path, each name one encoded segment."""
+        return (
+            f"/subscriptions/{encode_segment(self.subscription_id)}"
+            f"/resourceGroups/{encode_segment(self.resource_group)}"
+            f"/providers/Microsoft.RecoveryServices/vaults/{encode_segment(self.vault)}"
+        )
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "subscriptionId": self.subscription_id, "resourceGroupName": self.resource_group, "vaultName": self.vault,
+        }
+
+
+@dataclass(frozen=True)
 class ProtectedItemRef:
     """Where a backup item lives; the names are validated on construction by ``of``."""
 
@@ -131,20 +169,17 @@ class ProtectedItemRef:
         )
 
     @property
+    def vault_ref(self) -> VaultRef:
+        return VaultRef(self.subscription_id, self.resource_group, self.vault)
+
+    @property
     def vault_id(self) -> str:
-        return (
-            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-            f"/providers/Microsoft.RecoveryServices/vaults/{self.vault}"
-        )
+        return self.vault_ref.id
 
     @property
     def vault_path(self) -> str:
         """The vault's URL path, each name one encoded segment."""
-        return (
-            f"/subscriptions/{encode_segment(self.subscription_id)}"
-            f"/resourceGroups/{encode_segment(self.resource_group)}"
-            f"/providers/Microsoft.RecoveryServices/vaults/{encode_segment(self.vault)}"
-        )
+        return self.vault_ref.path
 
     @property
     def item_path(self) -> str:

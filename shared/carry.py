@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from shared import backup, ledger_rules, waiting
+from shared.batches import outcome_of
+from shared.batchrows import BatchRows
 from shared.errors import ErrorInfo
 from shared.followup import FollowUp, Phase
 from shared.ledger import Fingerprint, Ledger, RequestRecord
@@ -24,7 +26,7 @@ from shared.results import ResultStatus, finished, rejected
 if TYPE_CHECKING:
     from shared.workflow import Delivery, Services
 
-__all__ = ["carry"]
+__all__ = ["carry", "etag_of", "resend_pending", "send_result"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +83,7 @@ def _carry_once(
             new = replace(_record_of(follow_up, fingerprint, None), holder=delivery.message_id)
             return _advance(follow_up, ledger.create_request(new), carrier)
         case ledger_rules.TakeOver(record=found):
-            taken = ledger.save_request(replace(found, holder=delivery.message_id), _etag(found))
+            taken = ledger.save_request(replace(found, holder=delivery.message_id), etag_of(found))
             return _advance(follow_up, taken, carrier)
         case ledger_rules.Carry(record=found):
             return _advance(follow_up, found, carrier)
@@ -95,10 +97,7 @@ def _carry_once(
             log.warning("correlation id reused for another request (first: %s)", found.item_id)
             if raw is None:
                 return None
-            error = ErrorInfo(
-                "KeyReused", f"correlationId {request.correlation_id!r} was used for another request "
-                f"(protected item {found.item_id}); give each request its own", target="correlationId",
-            )
+            error = ledger_rules.key_reused(request.correlation_id, found)
             return rejected(raw, error, services.clock(), correlation_id=request.correlation_id,
                             message_id=delivery.message_id, request=request.to_json())
     raise AssertionError(f"unhandled verdict {verdict}")  # pragma: no cover - match is exhaustive
@@ -123,7 +122,7 @@ def _trigger(follow_up: FollowUp, record: RequestRecord, carrier: _Carrier) -> s
     posting = carrier.ledger.save_request(record.moved_on(
         by=follow_up.step, writer=carrier.message_id, phase=Phase.TRIGGER.value,
         posting_since=record.posting_since or now,
-    ), _etag(record))
+    ), etag_of(record))
     try:
         decision = _check_item_and_post(follow_up, record, carrier, now)
         _settle(decision, follow_up, posting, carrier)
@@ -181,7 +180,7 @@ def _settle(decision: backup.Decision, follow_up: FollowUp, record: RequestRecor
             by=follow_up.step, writer=carrier.message_id, phase=following.phase.value, pending=following.to_text(),
             pending_delay=decision.delay_seconds, next_look_at=now + timedelta(seconds=decision.delay_seconds),
             job_id=following.job_id,
-        ), _etag(record))
+        ), etag_of(record))
         services.sender.send(
             settings.status_queue, following.advance(ledger_etag=saved.etag).to_text(), decision.delay_seconds
         )
@@ -194,30 +193,40 @@ def _settle(decision: backup.Decision, follow_up: FollowUp, record: RequestRecor
         by=follow_up.step, writer=carrier.message_id, phase="finished", status=decision.status.value, result=text,
         job_id=decision.follow_up.job_id,
     )
-    saved = ledger.save_request(ended, _etag(record))
+    saved = ledger.save_request(ended, etag_of(record))
     log.info("finished %s%s", decision.status.value, f" ({decision.error.code})" if decision.error else "")
-    _send_result(saved, services, ledger)
+    send_result(saved, services, ledger)
 
 
 def _recover(follow_up: FollowUp, record: RequestRecord, carrier: _Carrier) -> str | None:
     services, ledger = carrier.services, carrier.ledger
     if record.result is not None:
-        _send_result(record, services, ledger)
+        send_result(record, services, ledger)
         return None
     if record.pending is not None:
-        now = services.clock()
-        delay = 0 if record.next_look_at is None else max(0, int((record.next_look_at - now).total_seconds()))
-        services.sender.send(services.settings.status_queue, record.pending, delay)
+        resend_pending(record, services)
         return None
     return _trigger(follow_up, record, carrier)
 
 
-def _send_result(record: RequestRecord, services: Services, ledger: Ledger) -> None:
+def resend_pending(record: RequestRecord, services: Services) -> None:
+    """Send the follow-up the record promised, due when it would have been had its writer lived."""
+    if record.pending is None:
+        raise ValueError("a record without a pending follow-up has nothing to resend")
+    now = services.clock()
+    delay = 0 if record.next_look_at is None else max(0, int((record.next_look_at - now).total_seconds()))
+    services.sender.send(services.settings.status_queue, record.pending, delay)
+
+
+def send_result(record: RequestRecord, services: Services, ledger: Ledger) -> None:
+    """Send the recorded result, then mark it sent; an item of a batch records its outcome for the batch first."""
     if record.result is None:
         raise ValueError("a record without a result has nothing to send")
+    if record.batch is not None:
+        BatchRows(ledger.store).record_outcome(record.batch, record.key, outcome_of(record.result))
     services.sender.send(services.settings.results_queue, record.result)
     try:
-        ledger.save_request(replace(record, result_sent=True), _etag(record))
+        ledger.save_request(replace(record, result_sent=True), etag_of(record))
     except LedgerConflict:
         # Only a redelivered copy that sent the result too can have written since: it is marked.
         logger.warning("[%s] result sent; its sent mark was written by another delivery", record.key)
@@ -228,11 +237,12 @@ def _record_of(follow_up: FollowUp, fingerprint: Fingerprint, etag: str | None) 
     request = follow_up.backup_request
     return RequestRecord(
         key=request.correlation_id, item_id=request.item.id, fingerprint=fingerprint, step=follow_up.step,
-        written_by=-1, holder=None, phase=follow_up.phase.value, created_at=follow_up.requested_at, etag=etag,
+        written_by=-1, holder=None, phase=follow_up.phase.value, created_at=follow_up.requested_at,
+        batch=request.batch, etag=etag,
     )
 
 
-def _etag(record: RequestRecord) -> str:
+def etag_of(record: RequestRecord) -> str:
     if record.etag is None:
         raise ValueError("a record to replace must have been read")
     return record.etag

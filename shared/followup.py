@@ -14,8 +14,9 @@ from enum import Enum
 from typing import Any
 
 from shared.armid import validate_name
+from shared.documentfields import count_field, instant_field, optional_instant_field, text_field
 from shared.errors import ErrorInfo, RequestRejected
-from shared.messages import BackupRequest, format_instant, parse_instant
+from shared.messages import BackupRequest, format_instant
 from shared.targeting import ResourceTarget
 
 __all__ = ["MAX_RAW_MESSAGE_BYTES", "SCHEMA_VERSION", "FollowUp", "Phase"]
@@ -160,28 +161,28 @@ class FollowUp:
         return cls(
             request=request,
             phase=phase,
-            requested_at=_instant(document, "requestedAt"),
-            phase_started_at=_instant(document, "phaseStartedAt"),
-            attempt=_count(document, "attempt"),
-            polls=_count(document, "polls"),
-            throttled=_count(document, "throttled"),
-            async_operation_url=_text(document, "asyncOperationUrl"),
-            location_url=_text(document, "locationUrl"),
+            requested_at=instant_field(document, "requestedAt"),
+            phase_started_at=instant_field(document, "phaseStartedAt"),
+            attempt=count_field(document, "attempt"),
+            polls=count_field(document, "polls"),
+            throttled=count_field(document, "throttled"),
+            async_operation_url=text_field(document, "asyncOperationUrl"),
+            location_url=text_field(document, "locationUrl"),
             job_id=_job_id(document),
-            triggered_at=_optional_instant(document, "triggeredAt"),
-            trigger_uncertain_since=_optional_instant(document, "triggerUncertainSince"),
+            triggered_at=optional_instant_field(document, "triggeredAt"),
+            trigger_uncertain_since=optional_instant_field(document, "triggerUncertainSince"),
             last_error=ErrorInfo.from_json(last_error) if isinstance(last_error, dict) else None,
             last_state=last_state if isinstance(last_state, dict) else None,
-            deadline=_optional_instant(document, "deadline"),
-            step=_count(document, "step"),
-            ledger_etag=_text(document, "ledgerEtag"),
-            waiting_for_key=_text(document, "waitingForKey"),
+            deadline=optional_instant_field(document, "deadline"),
+            step=count_field(document, "step"),
+            ledger_etag=text_field(document, "ledgerEtag"),
+            waiting_for_key=text_field(document, "waitingForKey"),
             waiting_for_job=None if document.get("waitingForJob") is None else validate_name(
                 "waitingForJob", document["waitingForJob"]
             ),
             joining=document.get("joining") is True,
             target=target,
-            raw_message=_text(document, "rawMessage") if phase is Phase.RESOLVE else None,
+            raw_message=text_field(document, "rawMessage") if phase is Phase.RESOLVE else None,
             raw_message_truncated=document.get("rawMessageTruncated") is True,
         )
 
@@ -213,34 +214,6 @@ def _target(document: dict[str, Any], phase: Phase) -> ResourceTarget | None:
     return ResourceTarget.from_json(target)
 
 
-def _optional_instant(document: dict[str, Any], key: str) -> datetime | None:
-    return None if document.get(key) is None else _instant(document, key)
-
-
-def _instant(document: dict[str, Any], key: str) -> datetime:
-    value = document.get(key)
-    if not isinstance(value, str):
-        raise RequestRejected(key, "must be an ISO 8601 instant")
-    try:
-        return parse_instant(value)
-    except ValueError:
-        raise RequestRejected(key, "must be an ISO 8601 instant") from None
-
-
-def _count(document: dict[str, Any], key: str) -> int:
-    value = document.get(key, 0)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise RequestRejected(key, "must be a whole number")
-    return value
-
-
 def _job_id(document: dict[str, Any]) -> str | None:
     value = document.get("jobId")
     return None if value is None else validate_name("jobId", value)
-
-
-def _text(document: dict[str, Any], key: str) -> str | None:
-    value = document.get(key)
-    if value is not None and not isinstance(value, str):
-        raise RequestRejected(key, "must be a string")
-    return value

@@ -84,6 +84,8 @@ class RequestRecord:
     result_sent: bool = False
     writer: str | None = None
     """The queue message whose processing wrote this version: only its redelivery may finish its work."""
+    batch: str | None = None
+    """The key of the batch this request is an item of: its outcome is recorded for the batch too."""
     etag: str | None = None
 
     @property
@@ -98,6 +100,7 @@ class RequestRecord:
             "PostingSince": self.posting_since, "Pending": _bytes(self.pending), "PendingDelay": self.pending_delay,
             "NextLookAt": self.next_look_at, "JobId": self.job_id, "Status": self.status,
             "Result": _bytes(self.result), "ResultSent": self.result_sent, "Writer": self.writer,
+            "Batch": self.batch,
         }
 
     @classmethod
@@ -111,7 +114,8 @@ class RequestRecord:
             posting_since=_optional(f, "PostingSince", datetime), pending=_text(f, "Pending"),
             pending_delay=int(_number(f, "PendingDelay")), next_look_at=_optional(f, "NextLookAt", datetime),
             job_id=_optional(f, "JobId", str), status=_optional(f, "Status", str), result=_text(f, "Result"),
-            result_sent=f.get("ResultSent") is True, writer=_optional(f, "Writer", str), etag=stored.etag,
+            result_sent=f.get("ResultSent") is True, writer=_optional(f, "Writer", str),
+            batch=_optional(f, "Batch", str), etag=stored.etag,
         )
 
     def moved_on(self, by: int, writer: str | None = None, **changes: Any) -> RequestRecord:

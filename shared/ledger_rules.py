@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from shared.errors import ErrorInfo
 from shared.ledger import Fingerprint, ItemRecord, RequestRecord
 from shared.timing import next_utc_midnight
 
@@ -36,6 +37,7 @@ __all__ = [
     "Start",
     "TakeOver",
     "WaitFor",
+    "key_reused",
     "on_delivery",
     "on_item",
 ]
@@ -82,6 +84,14 @@ class Reused:
 
 
 DeliveryVerdict = Start | TakeOver | Carry | Recover | Drop | Reused
+
+
+def key_reused(key: str, first: RequestRecord) -> ErrorInfo:
+    """The error of a request whose key the ledger holds for another: on the queue and over HTTP alike."""
+    return ErrorInfo(
+        "KeyReused", f"correlationId {key!r} was used for another request "
+        f"(protected item {first.item_id}); give each request its own", target="correlationId",
+    )
 
 
 def on_delivery(

@@ -87,6 +87,10 @@ class LedgerStore(Protocol):
         """Delete up to ``limit`` records last changed before ``cutoff``; how many were deleted."""
         ...
 
+    def read_partition(self, partition: str) -> list[tuple[str, Stored]]:
+        """Every record of one partition, with its row key, in row key order (a batch's rows)."""
+        ...
+
 
 class MemoryStore:
     """A ``LedgerStore`` in a dict, with the Table store's conflict behaviour, for tests.
@@ -130,6 +134,13 @@ class MemoryStore:
             for key in old:
                 del self._records[key]
             return len(old)
+
+    def read_partition(self, partition: str) -> list[tuple[str, Stored]]:
+        with self._lock:
+            self.transactions += 1
+            found = [(key.row, Stored(dict(fields), etag))
+                     for key, (fields, etag, _) in self._records.items() if key.partition == partition]
+        return sorted(found, key=lambda pair: pair[0])
 
     def keys(self) -> list[RecordKey]:
         with self._lock:

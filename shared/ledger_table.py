@@ -139,6 +139,17 @@ class TableStore:
             raise self._unavailable("list old records", exc) from exc
         return sum(self._delete(partition, row, etag) for partition, row, etag in old)
 
+    def read_partition(self, partition: str) -> list[tuple[str, Stored]]:
+        """One query, paged by the SDK (1,000 entities a page); the service returns them in row key order."""
+        try:
+            entities = self._table.query_entities("PartitionKey eq @partition", parameters={"partition": partition})
+            return [(str(entity["RowKey"]), Stored(from_entity(entity), str(entity.metadata["etag"])))
+                    for entity in entities]
+        except ResourceNotFoundError:  # no table yet: nothing was written
+            return []
+        except AzureError as exc:
+            raise self._unavailable("read a partition", exc) from exc
+
     def _insert(self, entity: dict[str, Any]) -> str:
         try:
             metadata = self._table.create_entity(entity, **_WRITE_ONCE, **_NO_CONTENT)

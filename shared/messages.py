@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.armid import ProtectedItemRef
+from shared.armid import ProtectedItemRef, VaultRef
 from shared.errors import RequestRejected
 from shared.settings import Settings
 from shared.workloads import MAX_RETENTION_DAYS, Expiry, build_properties
@@ -25,7 +25,7 @@ __all__ = [
 _NAME_FIELDS = (
     "subscriptionId", "resourceGroupName", "vaultName", "fabricName", "containerName", "protectedItemName",
 )
-_TOP_LEVEL_KEYS = {*_NAME_FIELDS, "protectedItemId", "properties", "correlationId", "retentionDays"}
+_TOP_LEVEL_KEYS = {*_NAME_FIELDS, "protectedItemId", "properties", "correlationId", "retentionDays", "batch"}
 _CORRELATION_ID = re.compile(r"[\x21-\x7e]{1,200}")  # printable ASCII: it travels in headers and logs
 DEFAULT_FABRIC = "Azure"
 
@@ -35,18 +35,21 @@ class BackupRequest:
     item: ProtectedItemRef
     properties: Mapping[str, Any] = field(hash=False)
     correlation_id: str
+    batch: str | None = None
+    """The key of the batch that started this request (``shared.batches``); its result names it."""
 
     def body(self) -> dict[str, Any]:
         """The REST body of Backups - Trigger."""
         return {"properties": dict(self.properties)}
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        document = {
             **self.item.to_json(),
             "protectedItemId": self.item.id,
             "properties": dict(self.properties),
             "correlationId": self.correlation_id,
         }
+        return document if self.batch is None else {**document, "batch": self.batch}
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> BackupRequest:
@@ -56,7 +59,7 @@ class BackupRequest:
         correlation_id = document.get("correlationId")
         if not isinstance(properties, dict) or not isinstance(correlation_id, str):
             raise RequestRejected("request", "properties and correlationId are required")
-        return cls(item=item, properties=properties, correlation_id=correlation_id)
+        return cls(item=item, properties=properties, correlation_id=correlation_id, batch=_batch(document))
 
 
 def parse_request(
@@ -70,7 +73,7 @@ def parse_request(
     check_allowed(item, settings)
     properties = request_properties(item.item, document, now)
     correlation_id = correlation_id_of(document, fallback_correlation_id)
-    return BackupRequest(item=item, properties=properties, correlation_id=correlation_id)
+    return BackupRequest(item=item, properties=properties, correlation_id=correlation_id, batch=_batch(document))
 
 
 def request_properties(item_name: str, document: Mapping[str, Any], now: datetime) -> dict[str, Any]:
@@ -123,8 +126,8 @@ def _item(document: Mapping[str, Any]) -> ProtectedItemRef:
     )
 
 
-def check_allowed(item: ProtectedItemRef, settings: Settings) -> None:
-    """``RequestRejected`` (code NotAllowed) unless the allow-lists admit the item's subscription and vault."""
+def check_allowed(item: ProtectedItemRef | VaultRef, settings: Settings) -> None:
+    """``RequestRejected`` (code NotAllowed) unless the allow-lists admit the subscription and vault."""
     if settings.allowed_subscriptions and item.subscription_id.lower() not in settings.allowed_subscriptions:
         raise RequestRejected("subscriptionId", "is not in ALLOWED_SUBSCRIPTIONS", code="NotAllowed")
     vault_keys = {item.vault.lower(), f"{item.resource_group}/{item.vault}".lower()}
@@ -165,4 +168,13 @@ def correlation_id_of(document: Mapping[str, Any], fallback: str) -> str:
         return fallback
     if not isinstance(value, str) or not is_correlation_id(value):
         raise RequestRejected("correlationId", "must be 1-200 printable ASCII characters without spaces")
+    return value
+
+
+def _batch(document: Mapping[str, Any]) -> str | None:
+    value = document.get("batch")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not is_correlation_id(value):
+        raise RequestRejected("batch", "must be a batch key: 1-200 printable ASCII characters without spaces")
     return value

@@ -30,6 +30,8 @@ class ResultStatus(Enum):
     CANCELLED = "Cancelled"
     TIMED_OUT = "TimedOut"
     REJECTED = "Rejected"
+    PARTIALLY_SUCCEEDED = "PartiallySucceeded"
+    """Only a batch's summary: some of its items succeeded, not all (``shared.batches``)."""
 
 
 def rejected(
@@ -41,11 +43,16 @@ def rejected(
     message_id: str | None,
     request: dict[str, Any] | None = None,
     transport: str | None = None,
+    kind: str | None = None,
 ) -> str:
-    """A ``Rejected`` result: nothing was sent to Azure; the raw text is kept so nothing is lost."""
+    """A ``Rejected`` result: nothing was sent to Azure; the raw text is kept so nothing is lost.
+
+    ``kind`` is ``batch`` for a batch request, so that its consumer knows no summary follows.
+    """
     raw_text = _raw_text(raw_message)
     document: dict[str, Any] = {
         "schemaVersion": RESULT_SCHEMA_VERSION,
+        "kind": kind,
         "status": ResultStatus.REJECTED.value,
         "correlationId": correlation_id,
         "messageId": message_id,
@@ -115,6 +122,7 @@ def finished(
         "resourceId": target.resource.id if target else None,
         "protectedItemId": request.item.id if request else None,
         "jobId": follow_up.job_id,
+        "batch": request.batch if request else None,
         "joined": joined,
         "job": job,
         "error": error.to_json() if error else None,

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 __all__ = ["CLOUDS", "Cloud", "Settings", "SettingsError"]
 
 _TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
+_MAX_RELEASE_SPAN_SECONDS = 7 * 24 * 3600 - 3600  # the queue's limit, less an hour of slack for listing
 
 
 class SettingsError(ValueError):
@@ -85,6 +86,10 @@ class Settings:
     daily_trigger_limits: Mapping[str, int]
     """Triggers allowed per item and UTC day, by the item name's type prefix (``VM``, ``SQLDataBase``…)
     lower-cased; a type not named has no limit of ours."""
+    batch_triggers_per_minute: int
+    """How fast a batch releases its requests: the children's POSTs per minute (``shared.batches``)."""
+    batch_max_items: int
+    """A batch selecting more items than this is refused before any starts."""
 
     @property
     def arm_netloc(self) -> str:
@@ -129,11 +134,19 @@ class Settings:
             ledger_table=_ledger_table(env),
             ledger_retention_days=env.integer("LEDGER_RETENTION_DAYS", 30, low=1),
             daily_trigger_limits=_daily_limits(env.optional("DAILY_TRIGGER_LIMITS")),
+            batch_triggers_per_minute=env.integer("BATCH_TRIGGERS_PER_MINUTE", 60, low=1),
+            batch_max_items=env.integer("BATCH_MAX_ITEMS", 1000, low=1),
         )
         if settings.job_poll_max_seconds < settings.job_poll_initial_seconds:
             raise SettingsError("JOB_POLL_MAX_SECONDS must not be below JOB_POLL_INITIAL_SECONDS")
         if settings.retry_max_seconds < settings.retry_base_seconds:
             raise SettingsError("RETRY_MAX_SECONDS must not be below RETRY_BASE_SECONDS")
+        # A batch's last request is released by a queue visibility delay, which cannot exceed 7 days.
+        if settings.batch_max_items * 60 > settings.batch_triggers_per_minute * _MAX_RELEASE_SPAN_SECONDS:
+            raise SettingsError(
+                "BATCH_MAX_ITEMS at BATCH_TRIGGERS_PER_MINUTE would take longer than the 7 days a queue "
+                "message can be delayed: raise the rate or lower the maximum"
+            )
         return settings
 
 

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from shared import backup, resolution, waiting
+from shared import backup, batchflow, resolution, waiting
 from shared.arm import ArmClient
 from shared.armevents import ArmEvent
+from shared.batches import BatchRequest, is_batch_form, parse_batch
+from shared.batchstate import is_batch_follow_up
 from shared.carry import carry
 from shared.envelopes import unwrap
 from shared.errors import ErrorInfo, PermanentError, RequestRejected, TransientError
@@ -33,7 +35,7 @@ from shared.results import finished, rejected, unreadable_follow_up
 from shared.settings import Settings
 from shared.targeting import check_subscription_allowed, is_resource_form, parse_target
 
-__all__ = ["Delivery", "Services", "handle_follow_up", "handle_request", "take_step"]
+__all__ = ["Delivery", "Services", "first_follow_up", "handle_follow_up", "handle_request", "resolve_step", "take_step"]
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +90,7 @@ def handle_request(body: bytes, delivery: Delivery, services: Services) -> str |
     document: dict[str, Any] | None = None
     transport: str | None = None
     fallback_id = delivery.message_id or str(uuid.uuid4())
+    batch: BatchRequest | None = None
     try:
         envelope = unwrap(body)
         document, transport = envelope.document, envelope.transport
@@ -98,14 +101,19 @@ def handle_request(body: bytes, delivery: Delivery, services: Services) -> str |
         if event is not None:
             document = event.summary()  # what the result of an ignored event echoes: never its claims
             document = event.backup_request()
-        follow_up = _first_follow_up(document, body, now, fallback_id, services.settings)
+        if is_batch_form(document):  # resolved into its items' requests, each an ordinary one
+            batch = parse_batch(document, settings=services.settings, fallback_correlation_id=fallback_id)
+        else:
+            follow_up = first_follow_up(document, body, now, fallback_id, services.settings)
     except RequestRejected as exc:
         correlation_id = _given_correlation_id(document) or fallback_id
         for_request(logger, correlation_id, None).warning("request rejected: %s", exc.info.message)
         return rejected(
             body, exc.info, now, correlation_id=correlation_id, message_id=delivery.message_id,
-            request=document, transport=transport,
+            request=document, transport=transport, kind="batch" if document and is_batch_form(document) else None,
         )
+    if batch is not None:
+        return batchflow.start(batch, body, delivery, services)
     for_request(logger, follow_up.correlation_id, follow_up.label).info(
         "request accepted (%s, %s)", transport, follow_up.phase.value
     )
@@ -115,7 +123,7 @@ def handle_request(body: bytes, delivery: Delivery, services: Services) -> str |
     return outcome
 
 
-def _first_follow_up(
+def first_follow_up(
     document: dict[str, Any], body: bytes, now: datetime, fallback_id: str, settings: Settings
 ) -> FollowUp:
     """A valid request's first step: the trigger, or for a request by resource id, finding its item."""
@@ -132,6 +140,8 @@ def handle_follow_up(body: bytes, delivery: Delivery, services: Services) -> str
     document: dict[str, Any] | None = None
     try:
         document = unwrap(body).document
+        if is_batch_follow_up(document):
+            return batchflow.follow(document, body, delivery, services)
         follow_up = FollowUp.from_document(document)
         # The status queue is not trusted either: a forged follow-up must not reach other vaults.
         if follow_up.request is not None:
@@ -169,7 +179,7 @@ def _resolve_then_go_on(follow_up: FollowUp, delivery: Delivery, services: Servi
     posting when redelivered. Not found, or to be tried again, its result or its next follow-up is
     sent as without the ledger.
     """
-    decision = _resolve_step(follow_up, services)
+    decision = resolve_step(follow_up, services)
     if isinstance(decision, resolution.Proceed):
         kept = raw if raw is not None else (follow_up.raw_message or "").encode()
         return _go_on(decision.follow_up, delivery, services, raw=kept)
@@ -233,7 +243,7 @@ def take_step(follow_up: FollowUp, services: Services) -> backup.Decision:
     raise AssertionError(f"unhandled phase {follow_up.phase}")  # pragma: no cover - match is exhaustive
 
 
-def _resolve_step(follow_up: FollowUp, services: Services) -> backup.Decision | resolution.Proceed:
+def resolve_step(follow_up: FollowUp, services: Services) -> backup.Decision | resolution.Proceed:
     """Which vault and item protect the VM (the VM's GET first when the request gave no location)."""
     target, settings = follow_up.target, services.settings
     try:

@@ -1,4 +1,4 @@
-"""Test doubles at the edges: an HTTP transport for requests, a credential, a queue, a clock.
+"""Test doubles at the edges: an HTTP transport for requests, a credential, a queue, a clock, an environment.
 
 The transport is mounted on a real ``requests.Session``, so everything above the socket (URL
 building, headers, status handling, JSON) runs for real. Responses are scripted per route and
@@ -125,6 +125,18 @@ class RecordingSender:
 
     def take(self) -> SentMessage:
         return self.messages.pop(0)
+
+
+class RecordingEnvironment(dict[str, str]):
+    """An environment that remembers every name looked up in it."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        super().__init__(values)
+        self.asked: set[str] = set()
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        self.asked.add(key)
+        return super().get(key, default)
 
 
 class Clock:

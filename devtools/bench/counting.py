@@ -46,6 +46,10 @@ class CountingStore:
         self._count(SWEEP)
         return self._inner.delete_older_than(cutoff, limit)
 
+    def read_partition(self, partition: str) -> list[tuple[str, Stored]]:
+        self._count("read_partition")  # one query: a transaction per 1,000 rows, counted as one here
+        return self._inner.read_partition(partition)
+
     def totals(self) -> dict[str, int]:
         with self._lock:
             return dict(self._totals)

@@ -116,6 +116,14 @@ def rows(results: dict[str, Any]) -> list[Row]:
         for module, figures in cold["modules"].items():
             table.append(Row("4 cold start", f"import {module} ms (vs the 4 packages)", _n(figures["import_ms"], 1),
                              _n(baseline["import_ms"], 1), _ratio(figures["import_ms"], baseline["import_ms"])))
+        for module, figures in (cold.get("opentelemetry") or {}).items():
+            plain = cold["modules"][module]
+            table.append(Row("4 cold start", f"import {module} ms with OpenTelemetry (vs without)",
+                             _n(figures["import_ms"], 1), _n(plain["import_ms"], 1),
+                             _ratio(figures["import_ms"], plain["import_ms"])))
+            table.append(Row("4 cold start", "peak RSS MiB of that import with OpenTelemetry (vs without)",
+                             _n(figures["peak_rss_mb"], 1), _n(plain["peak_rss_mb"], 1),
+                             _ratio(figures["peak_rss_mb"], plain["peak_rss_mb"])))
     if rate:
         peak = rate["host_peak_rss_mb"]
         base = cold["baseline"]["peak_rss_mb"] if cold else None

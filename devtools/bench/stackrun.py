@@ -17,12 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from devtools.bench.estate import Estate
+from devtools.funchost.hostconfig import load_host_config
 from devtools.stack import REPO_ROOT, LocalStack
 
 __all__ = [
     "HostLog", "Invocation", "app_timing", "base_config", "make_stack", "peak_rss_mb", "process_cpu_seconds",
     "remove_state", "use_stack_identity",
 ]
+
+# Read by the local host only, as the Functions host reads AzureFunctionsJobHost__* app settings.
+HOST_POLLING_OVERRIDE = "AzureFunctionsJobHost__extensions__queues__maxPollingInterval"
+_MIN_HOST_POLL_SECONDS = 0.1
 
 _EXECUTED = re.compile(
     r"Executed (?P<function>\w+) message=(?P<message>\S+) dequeue=(?P<dequeue>\d+) outcome=(?P<outcome>\w+) "
@@ -31,10 +36,11 @@ _EXECUTED = re.compile(
 
 
 def base_config(time_scale: float, **overrides: Any) -> dict[str, Any]:
-    """Emulator config for load runs: no daily limit, a budget no run reaches unless a test sets one."""
+    """Emulator config for load runs: no daily or attempt limit, a budget no run reaches unless a test sets one."""
     config: dict[str, Any] = {
         "time_scale": time_scale,
         "daily_limits": {"AzureIaasVM": None, "AzureStorage": None, "AzureWorkload": None},
+        "attempt_limits": {"AzureIaasVM": None, "AzureStorage": None, "AzureWorkload": None},
         "throttle": {
             "writes": {"capacity": 1_000_000, "refill_per_second": 1_000_000},
             "reads": {"capacity": 1_000_000, "refill_per_second": 1_000_000},
@@ -46,10 +52,17 @@ def base_config(time_scale: float, **overrides: Any) -> dict[str, Any]:
 
 
 def app_timing(scale: float) -> dict[str, str]:
-    """The app's timing settings divided by the emulator's time scale (whole seconds, at least 1)."""
+    """The app's timing settings, and the host's idle polling, divided by the emulator's time scale.
+
+    The app's are whole seconds, at least 1. host.json's ``maxPollingInterval`` is scaled too (through
+    the override the local host honours, at least its 0.1 s floor): left at 10 real seconds it would
+    stand for 300 emulated ones at scale 30. A follow-up would then be picked up that much after its
+    Retry-After, and a late look needs fewer looks (see ``devtools.bench.schedule``).
+    """
     def scaled(seconds: float) -> str:
         return str(max(1, round(seconds / scale)))
 
+    polling = load_host_config(REPO_ROOT).queues.max_polling_interval
     return {
         "MIN_DELAY_SECONDS": "1",
         "POLL_INTERVAL_SECONDS": scaled(30),
@@ -57,7 +70,13 @@ def app_timing(scale: float) -> dict[str, str]:
         "JOB_POLL_MAX_SECONDS": scaled(900),
         "RETRY_BASE_SECONDS": scaled(10),
         "RETRY_MAX_SECONDS": scaled(600),
+        HOST_POLLING_OVERRIDE: _timespan(max(_MIN_HOST_POLL_SECONDS, polling / scale)),
     }
+
+
+def _timespan(seconds: float) -> str:
+    minutes, rest = divmod(seconds, 60)
+    return f"00:{int(minutes):02d}:{rest:06.3f}"
 
 
 def make_stack(

@@ -1,4 +1,8 @@
-"""Command line: start the emulator, write DIR/endpoints.json when ready, run until SIGTERM or SIGINT."""
+"""The Recovery Services and managed identity emulator (see devtools/emulator/README.md).
+
+Starts both servers on 127.0.0.1, writes STATE_DIR/endpoints.json once they listen (and prints the
+same JSON), and runs until SIGTERM or Ctrl-C. Exit status 2 for a bad config.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +15,23 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from devtools.clihelp import parser as cli_parser
+
 from .config import EmulatorConfig
 from .emulator import Emulator
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m devtools.emulator", description=__doc__)
-    parser.add_argument("--state-dir", required=True, type=Path, help="where ca.pem and endpoints.json are written")
-    parser.add_argument("--inventory", type=Path, help="inventory JSON (default: the one shipped beside the code)")
-    parser.add_argument("--config", type=Path, help="behaviour JSON (see README.md)")
-    parser.add_argument("--time-scale", type=float, help="emulated seconds per real second")
-    parser.add_argument("--arm-port", type=int, help="ARM https port (0: any free port)")
-    parser.add_argument("--identity-port", type=int, help="managed identity http port (0: any free port)")
+    parser = cli_parser("devtools.emulator", __doc__)
+    parser.add_argument("--state-dir", required=True, type=Path, metavar="DIR",
+                        help="where ca.pem and endpoints.json are written")
+    parser.add_argument("--inventory", type=Path, metavar="FILE",
+                        help="vaults and items (default: devtools/emulator/inventory.json)")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="behaviour JSON (see devtools/emulator/README.md)")
+    parser.add_argument("--time-scale", type=float, metavar="N", help="emulated seconds per real second (default: 1)")
+    parser.add_argument("--arm-port", type=int, metavar="PORT", help="ARM https port (default: a free one)")
+    parser.add_argument("--identity-port", type=int, metavar="PORT",
+                        help="managed identity http port (default: a free one)")
     return parser.parse_args(argv)
 
 

@@ -84,7 +84,7 @@ class ArmService:
         self._throttle = throttle
         self._stats = stats
         # Items look as if their policy backed them up the day before the emulator started.
-        self._scheduled_backup = clock.now() - timedelta(days=1)
+        self._scheduled_backup = clock.caller_now() - timedelta(days=1)
         self._handlers: dict[str, Callable[[Request, Route, RequestIds], Response]] = {
             "trigger": self._trigger,
             "operation_status": self._operation_status,
@@ -180,11 +180,12 @@ class ArmService:
         now = self._clock.now()
         backup = parse_backup_request(request.body, item, datetime.now(UTC))
         operation = self._state.trigger(
-            item, self.config.behaviour_for(item), now,
+            item, self.config.behaviour_for(item), now, stamped=self._clock.caller_now(),
             activity_id=ids.client_request_id or ids.correlation_id,
             backup_type=backup.backup_type,
             in_progress=self.config.in_progress,
             daily_limit=self.config.daily_limit(item.workload.info.backup_management_type),
+            attempt_limit=self.config.attempt_limit(item.workload.info.backup_management_type),
         )
         self._stats.triggers_by_item[item.id] += 1
         headers = self._operation_urls(item, operation.id)
@@ -238,8 +239,8 @@ class ArmService:
             jobs = [
                 j for j in jobs
                 if matches(clauses, _job_fields(j, now))
-                and (since is None or j.start >= since)
-                and (until is None or j.start <= until)
+                and (since is None or j.stamped >= since)
+                and (until is None or j.stamped <= until)
             ]
         body = page(
             jobs, query, self.config.page_size, self.base_url, request.path,

@@ -18,8 +18,12 @@ IN_PROGRESS_CODE = "UserErrorBackupOperationInProgress"
 IN_PROGRESS_MESSAGE = (
     "Backup cannot be triggered because another backup or restore operation is in progress on this item."
 )
-# The service's real code for the daily on-demand limit is not documented; this name is an approximation.
-DAILY_LIMIT_CODE = "UserErrorOnDemandBackupLimitReached"
+# The documented limit codes (Azure Backup troubleshooting docs): the day's on-demand backups are spent, or
+# the item's trigger attempts in the last 24 hours are (retryable once the oldest leaves the window).
+DAILY_LIMIT_CODE = "CloudDosAbsoluteLimitReached"
+ATTEMPT_LIMIT_CODE = "CloudDosAbsoluteLimitReachedWithRetry"
+LIMIT_MESSAGE = "Operation is blocked as you have reached the limit on number of operations permitted in 24 hours."
+_ATTEMPT_WINDOW = timedelta(hours=24)
 # A cancelled job spends the last quarter of its run in Cancelling.
 _CANCELLING_SHARE = 0.25
 
@@ -38,11 +42,22 @@ class Failure:
 
 
 @dataclass(frozen=True)
-class Operation:
-    id: str
-    item: Item
+class _Stamped:
+    """``start`` and ``end`` are emulated; ``stamped`` is the caller's clock at the start (see ``EmulatedClock``)."""
+
     start: datetime
     end: datetime
+    stamped: datetime
+
+    def reported(self, moment: datetime) -> datetime:
+        """An emulated instant of this run as the service reports it: the stamp plus the emulated time since."""
+        return self.stamped + (moment - self.start)
+
+
+@dataclass(frozen=True)
+class Operation(_Stamped):
+    id: str
+    item: Item
     outcome: str
     retry_after: float
     job_id: str | None
@@ -53,11 +68,9 @@ class Operation:
 
 
 @dataclass(frozen=True)
-class Job:
+class Job(_Stamped):
     id: str
     item: Item
-    start: datetime
-    end: datetime
     outcome: str
     activity_id: str
     backup_type: str | None
@@ -85,6 +98,7 @@ class BackupState:
         self.operations: dict[str, Operation] = {}
         self.jobs: dict[str, Job] = {}
         self._accepted: dict[str, list[datetime]] = {}
+        self._attempts: dict[str, list[datetime]] = {}
         self._busy_until: dict[str, datetime] = {}
         self._by_vault: dict[Vault, list[Job]] = {}
         self._by_item: dict[str, list[Job]] = {}
@@ -93,6 +107,7 @@ class BackupState:
         self.operations.clear()
         self.jobs.clear()
         self._accepted.clear()
+        self._attempts.clear()
         self._busy_until.clear()
         self._by_vault.clear()
         self._by_item.clear()
@@ -104,26 +119,35 @@ class BackupState:
     def accepted_on_day(self, item: Item, now: datetime) -> int:
         return sum(1 for t in self._accepted.get(item.id, []) if t.date() == now.date())
 
+    def attempts_within_a_day(self, item: Item, now: datetime) -> int:
+        return sum(1 for t in self._attempts.get(item.id, []) if now - t < _ATTEMPT_WINDOW)
+
     def trigger(
         self,
         item: Item,
         behaviour: Behaviour,
         now: datetime,
         *,
+        stamped: datetime,
         activity_id: str,
         backup_type: str | None,
         in_progress: str,
         daily_limit: int | None,
+        attempt_limit: int | None,
     ) -> Operation:
-        """Accept a backup, or raise the ArmError the POST answers with (in progress, daily limit)."""
+        """Accept a backup, or raise the ArmError the POST answers with (a limit, in progress).
+
+        The limits are checked first, as a gate before the item is looked at; an attempt is a POST that
+        passed the gate, accepted or refused as in progress.
+        """
+        if daily_limit is not None and self.accepted_on_day(item, now) >= daily_limit:
+            raise ArmError(400, DAILY_LIMIT_CODE, f"{LIMIT_MESSAGE} ({daily_limit} on-demand backups a UTC day)")
+        if attempt_limit is not None and self.attempts_within_a_day(item, now) >= attempt_limit:
+            raise ArmError(400, ATTEMPT_LIMIT_CODE, f"{LIMIT_MESSAGE} ({attempt_limit} attempts in 24 hours)")
+        self._attempts.setdefault(item.id, []).append(now)
         conflict = self.busy(item, now)
         if conflict and in_progress == "post":
             raise ArmError(400, IN_PROGRESS_CODE, IN_PROGRESS_MESSAGE)
-        if daily_limit is not None and self.accepted_on_day(item, now) >= daily_limit:
-            raise ArmError(
-                400, DAILY_LIMIT_CODE,
-                f"The number of on-demand backups for this item today (UTC) has reached its limit of {daily_limit}.",
-            )
         self._accepted.setdefault(item.id, []).append(now)
         op_end = now + timedelta(seconds=behaviour.operation_seconds)
         in_progress_failure = Failure(IN_PROGRESS_CODE, IN_PROGRESS_MESSAGE, behaviour.error_number)
@@ -134,9 +158,10 @@ class BackupState:
             op_failure = _failure(item, behaviour)
         job = None
         if op_outcome == "Succeeded":
-            job = self._new_job(item, behaviour, now, activity_id, backup_type, conflict, in_progress_failure, op_end)
+            job = self._new_job(item, behaviour, (now, stamped), activity_id, backup_type, conflict,
+                                in_progress_failure, op_end)
         operation = Operation(
-            id=str(uuid.uuid4()), item=item, start=now, end=op_end, outcome=op_outcome,
+            id=str(uuid.uuid4()), item=item, start=now, end=op_end, stamped=stamped, outcome=op_outcome,
             retry_after=behaviour.operation_retry_after, job_id=job.id if job else None,
             failure=op_failure,
         )
@@ -149,13 +174,14 @@ class BackupState:
         self,
         item: Item,
         behaviour: Behaviour,
-        now: datetime,
+        started: tuple[datetime, datetime],
         activity_id: str,
         backup_type: str | None,
         conflict: bool,
         in_progress_failure: Failure,
         op_end: datetime,
     ) -> Job:
+        now, stamped = started
         failure: Failure | None
         if conflict:
             # The refused duplicate shows up as a job that fails as soon as its operation completes.
@@ -165,7 +191,8 @@ class BackupState:
             end = now + timedelta(seconds=behaviour.job_seconds)
             failure = _failure(item, behaviour) if outcome == "Failed" else None
         job = Job(
-            id=str(uuid.uuid4()), item=item, start=now, end=end, outcome=outcome, activity_id=activity_id,
+            id=str(uuid.uuid4()), item=item, start=now, end=end, stamped=stamped, outcome=outcome,
+            activity_id=activity_id,
             backup_type=backup_type, failure=failure,
         )
         self.jobs[job.id] = job

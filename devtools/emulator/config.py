@@ -145,9 +145,14 @@ class FaultsConfig:
         _require(within, f"max_slow_seconds must be within 0..{MAX_SLOW_SECONDS}")
 
 
-def _default_limits() -> dict[str, int | None]:
-    # Azure Backup docs: VMs 3 on-demand backups a day, Azure Files 10; SQL/HANA a hard limit of 9 attempts.
-    return {"AzureIaasVM": 3, "AzureStorage": 10, "AzureWorkload": 9}
+def _default_daily_limits() -> dict[str, int | None]:
+    # Azure Backup support matrices: on-demand backups per item and UTC day, VMs 9, Azure Files 10, SQL in VM 3.
+    return {"AzureIaasVM": 9, "AzureStorage": 10, "AzureWorkload": 3}
+
+
+def _default_attempt_limits() -> dict[str, int | None]:
+    # Trigger attempts per item in any 24 hours: 9 for VMs and for SQL in VM; none documented for Azure Files.
+    return {"AzureIaasVM": 9, "AzureStorage": None, "AzureWorkload": 9}
 
 
 @dataclass(frozen=True)
@@ -160,7 +165,8 @@ class EmulatorConfig:
     api_versions: tuple[str, ...] = API_VERSIONS
     page_size: int = 50
     in_progress: str = "post"
-    daily_limits: dict[str, int | None] = field(default_factory=_default_limits)
+    daily_limits: dict[str, int | None] = field(default_factory=_default_daily_limits)
+    attempt_limits: dict[str, int | None] = field(default_factory=_default_attempt_limits)
     defaults: Behaviour = Behaviour()
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
     throttle: ThrottleConfig = ThrottleConfig()
@@ -198,3 +204,6 @@ class EmulatorConfig:
 
     def daily_limit(self, backup_management_type: str) -> int | None:
         return self.daily_limits.get(backup_management_type)
+
+    def attempt_limit(self, backup_management_type: str) -> int | None:
+        return self.attempt_limits.get(backup_management_type)

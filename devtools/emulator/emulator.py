@@ -149,7 +149,7 @@ class Emulator:
     ) -> None:
         self._stats.record(
             method=request.method, path=request.target, kind=kind,
-            status=None if response.drop else response.status, token=fingerprint, fault=fault,
+            status=None if response.drop else response.status, token=fingerprint, fault=fault, delay=response.delay,
         )
 
     def _clock_start(self) -> datetime | None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
+import json
 import secrets
 import time
 import uuid
@@ -15,6 +18,12 @@ IDENTITY_PATH = "/msi/token"
 IDENTITY_API_VERSION = "2019-08-01"
 # Purging only when the store grows keeps issuing O(1) in the common case.
 _PURGE_AT = 10000
+TENANT_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+# Azurite's --oauth basic accepts a token from these issuers (it checks issuer, audience and times,
+# not the signature): with it, identity-based storage works locally as in Azure.
+ISSUER = f"https://sts.windows.net/{TENANT_ID}/"
+# Azurite compares nbf with its own clock; a little slack keeps a token issued this second valid there.
+_NOT_BEFORE_SLACK_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -24,19 +33,42 @@ class IssuedToken:
     expires_at: float
 
 
+def _segment(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
 class TokenStore:
-    """Opaque random tokens and what they were issued for; not thread-safe, the emulator locks around it."""
+    """Tokens and what they were issued for; not thread-safe, the emulator locks around it.
+
+    Each token is a JWT shaped as Entra ID issues them (``aud``, ``iss``, ``iat``, ``nbf``, ``exp``,
+    ``appid``/``oid``, a random ``jti``), signed with a key that never leaves the process. The ARM side
+    accepts only tokens found in this store; Azurite reads the claims.
+    """
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._tokens: dict[str, IssuedToken] = {}
+        self._key = secrets.token_bytes(32)
+
+    def _jwt(self, resource: str, client_id: str, now: float, expires_at: float) -> str:
+        header = {"alg": "HS256", "typ": "JWT"}
+        claims = {
+            "aud": resource, "iss": ISSUER, "tid": TENANT_ID, "appid": client_id, "oid": client_id,
+            "iat": int(now), "nbf": int(now) - _NOT_BEFORE_SLACK_SECONDS, "exp": int(expires_at),
+            "jti": secrets.token_urlsafe(16),
+        }
+        signing_input = ".".join(
+            _segment(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
+        )
+        signature = hmac.new(self._key, signing_input.encode("ascii"), hashlib.sha256).digest()
+        return f"{signing_input}.{_segment(signature)}"
 
     def issue(self, resource: str, client_id: str, lifetime: float) -> tuple[str, IssuedToken]:
+        now = self._clock()
         if len(self._tokens) >= _PURGE_AT:
-            now = self._clock()
             self._tokens = {t: i for t, i in self._tokens.items() if i.expires_at > now}
-        token = secrets.token_urlsafe(48)
-        issued = IssuedToken(resource, client_id, self._clock() + lifetime)
+        issued = IssuedToken(resource, client_id, now + lifetime)
+        token = self._jwt(resource, client_id, now, issued.expires_at)
         self._tokens[token] = issued
         return token, issued
 

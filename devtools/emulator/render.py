@@ -35,8 +35,8 @@ def operation_status(operation: Operation, now: datetime) -> dict[str, Any]:
         "id": operation.id,
         "name": operation.id,
         "status": status,
-        "startTime": timestamp(operation.start),
-        "endTime": _NOT_ENDED if status == "InProgress" else timestamp(operation.end),
+        "startTime": timestamp(operation.stamped),
+        "endTime": _NOT_ENDED if status == "InProgress" else timestamp(operation.reported(operation.end)),
     }
     if status == "Succeeded" and operation.job_id:
         body["properties"] = {"objectType": "OperationStatusJobExtendedInfo", "jobId": operation.job_id}
@@ -88,12 +88,12 @@ def job(job: Job, now: datetime, *, detailed: bool = True) -> dict[str, Any]:
             "backupManagementType": info.backup_management_type,
             "operation": "Backup",
             "status": status,
-            "startTime": timestamp(job.start),
+            "startTime": timestamp(job.stamped),
             "activityId": job.activity_id,
         }
     )
     if done:
-        props["endTime"] = timestamp(job.end)
+        props["endTime"] = timestamp(job.reported(job.end))
     if done and job.failure and status == "Failed":
         props["errorDetails"] = [_error_info(item, job.failure)]
     return {"id": f"{item.vault.path('Subscriptions')}/backupJobs/{job.id}", "name": job.id, "type": JOB_TYPE,
@@ -115,7 +115,7 @@ def _error_info(item: Item, failure: Failure) -> dict[str, Any]:
 def protected_item(item: Item, last_job: Job | None, fallback_backup: datetime) -> dict[str, Any]:
     info = item.workload.info
     vault = item.vault
-    last_time = last_job.end if last_job else fallback_backup
+    last_time = last_job.reported(last_job.end) if last_job else fallback_backup
     last_status = last_job.outcome if last_job else "Completed"
     container_parts = item.container.split(";")
     props: dict[str, Any] = {

@@ -29,6 +29,8 @@ class LogEntry:
     status: int | None
     token: str | None
     fault: str | None
+    delay: float = 0.0
+    """Real seconds the answer was held back (a ``slow`` fault), as applied after ``max_slow_seconds``."""
 
 
 class Stats:
@@ -50,7 +52,8 @@ class Stats:
         self.tokens_used.clear()
 
     def record(
-        self, *, method: str, path: str, kind: str, status: int | None, token: str | None, fault: str | None
+        self, *, method: str, path: str, kind: str, status: int | None, token: str | None, fault: str | None,
+        delay: float = 0.0,
     ) -> None:
         self._seq += 1
         if kind in COUNTED_KINDS:
@@ -63,7 +66,7 @@ class Stats:
             self.counters["throttled"] += 1
         self.status_codes["dropped" if status is None else str(status)] += 1
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        self._log.append(LogEntry(self._seq, stamp, method, path[:2048], kind, status, token, fault))
+        self._log.append(LogEntry(self._seq, stamp, method, path[:2048], kind, status, token, fault, delay))
 
     def snapshot(self) -> dict[str, Any]:
         counters = {kind: self.counters[kind] for kind in COUNTED_KINDS}

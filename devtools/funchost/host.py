@@ -1,10 +1,11 @@
-"""``FunctionHost``: the local stand-in for the Functions host and Python worker, for queue triggers.
+"""``FunctionHost``: the local stand-in for the Functions host and Python worker, for queue and HTTP triggers.
 
 ``start()`` reads host.json and every function.json, imports and checks each function (raising
 ``ConfigError`` / ``FunctionLoadError`` before touching storage), creates the trigger, poison and
-output queues, and starts one listener per function, a shared worker pool and the lease keeper.
-``stop()`` stops polling, hands back messages not yet started, waits (bounded) for running
-invocations, and hands back whatever is still running after that.
+output queues, and starts one listener per queue function, a shared worker pool and the lease
+keeper, and one loopback HTTP server for the HTTP functions (``http_port``; see ``httpfront``).
+``stop()`` stops serving and polling, hands back messages not yet started, waits (bounded) for
+running invocations, and hands back whatever is still running after that.
 
 Settings: with ``environ=None`` the process environment is the source of app settings and
 local.settings.json ``Values`` are exported into it (environment wins). With an ``environ``
@@ -26,6 +27,7 @@ from azure.storage.queue import QueueMessage as StorageMessage
 from devtools.funchost.appsettings import AppSettings, apply_to_environ, read_local_settings
 from devtools.funchost.connections import QueueConnections
 from devtools.funchost.hostconfig import OVERRIDE_PREFIX, HostConfig, load_host_config
+from devtools.funchost.httpfront import HttpFront
 from devtools.funchost.inflight import DEFAULT_LEASE_SECONDS, InFlight, LeaseKeeper
 from devtools.funchost.listener import QueueListener
 from devtools.funchost.loader import LoadedFunction, load_function
@@ -33,6 +35,7 @@ from devtools.funchost.metadata import discover
 from devtools.funchost.pool import Task, WorkerPool
 from devtools.funchost.processor import MessageProcessor
 from devtools.funchost.queueops import ensure_queue
+from devtools.funchost.routes import parse_route
 
 __all__ = ["DEFAULT_DRAIN_SECONDS", "FunctionHost"]
 
@@ -52,7 +55,9 @@ class FunctionHost:
         functions: Sequence[str] | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         drain_seconds: float = DEFAULT_DRAIN_SECONDS,
+        http_port: int = 0,
     ) -> None:
+        """``http_port`` 0 picks a free port (``python -m devtools.funchost`` uses Core Tools' 7071)."""
         if lease_seconds < 1:
             raise ValueError("lease_seconds must be at least 1: the service counts visibility in whole seconds")
         self.app_root = Path(app_root).resolve()
@@ -62,6 +67,8 @@ class FunctionHost:
         self._only = tuple(functions) if functions is not None else None
         self._lease_seconds = lease_seconds
         self._drain_seconds = drain_seconds
+        self._http_port = http_port
+        self._http: HttpFront | None = None
         self._listeners: dict[str, QueueListener] = {}
         self._processors: dict[str, MessageProcessor] = {}
         self._connections: QueueConnections | None = None
@@ -82,8 +89,13 @@ class FunctionHost:
     def function_names(self) -> tuple[str, ...]:
         return tuple(function.name for function in self.functions)
 
+    @property
+    def http_port(self) -> int | None:
+        """The loopback port HTTP triggers are served on; None when the app has none."""
+        return self._http.port if self._http is not None else None
+
     def start(self) -> None:
-        if self._listeners:
+        if self._listeners or self._http is not None:
             raise RuntimeError("the host is already started")
         settings = self._settings()
         overrides = settings.section(OVERRIDE_PREFIX)
@@ -101,22 +113,37 @@ class FunctionHost:
             loaded.append(load_function(metadata, self.app_root))
         self.functions = tuple(loaded)
         if not self.functions:
-            logger.warning("no queue-triggered functions to run in %s", self.app_root)
+            logger.warning("no queue- or HTTP-triggered functions to run in %s", self.app_root)
+        queued = [function for function in self.functions if not function.metadata.is_http]
+        served = [
+            (function, parse_route(function.name, trigger.properties.get("route"), trigger.properties.get("methods"),
+                                   trigger.properties.get("authLevel"), self.config.http_route_prefix))
+            for function in self.functions
+            if function.metadata.is_http
+            for trigger in (function.metadata.trigger,)
+        ]
         # Every client is built before any thread starts: a bad connection setting fails here, cleanly.
         self._connections = QueueConnections(settings)
-        for function in self.functions:
+        for function in queued:
             self._wire(function)
+        if served:
+            self._http = HttpFront(served, self._http_port)
         queues = self.config.queues
         pool_size = settings.positive_int("PYTHON_THREADPOOL_THREAD_COUNT") or queues.batch_size
         self._pool = WorkerPool(pool_size)
         self._keeper = LeaseKeeper(self._lease_seconds, self.config.function_timeout, self._time_out)
-        self._create_queues()
+        self._create_queues(queued)
         self._keeper.start()
         for listener in self._listeners.values():
             listener.start()
+        if self._http is not None:
+            self._http.start()
         logger.info(
             "host started: %s (batchSize %d, newBatchThreshold %d, maxDequeueCount %d, encoding %s, %d threads)",
-            ", ".join(f"{f.name} <- {f.metadata.trigger.queue_name}" for f in self.functions) or "no functions",
+            ", ".join(
+                f"{f.name} <- {f.metadata.trigger.queue_name}" if not f.metadata.is_http
+                else f"{f.name} <- http://127.0.0.1:{self.http_port}" for f in self.functions
+            ) or "no functions",
             queues.batch_size,
             queues.new_batch_threshold,
             queues.max_dequeue_count,
@@ -127,6 +154,8 @@ class FunctionHost:
     def stop(self, timeout: float | None = None) -> int:
         """Stop; returns how many invocations were still running at the deadline."""
         drain = self._drain_seconds if timeout is None else timeout
+        if self._http is not None:
+            self._http.stop()
         for listener in self._listeners.values():
             listener.stop()
         for listener in self._listeners.values():
@@ -186,10 +215,10 @@ class FunctionHost:
         self._processors[function.name] = processor
         self._listeners[function.name] = listener
 
-    def _create_queues(self) -> None:
+    def _create_queues(self, functions: list[LoadedFunction]) -> None:
         assert self._connections is not None
         names = set()
-        for function in self.functions:
+        for function in functions:
             trigger = function.metadata.trigger
             names.add((trigger.connection, trigger.queue_name))
             names.add((trigger.connection, f"{trigger.queue_name}-poison"))

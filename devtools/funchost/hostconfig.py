@@ -1,4 +1,4 @@
-"""host.json as the Functions host reads it: queue trigger options and the function timeout.
+"""host.json as the Functions host reads it: queue trigger options, the HTTP route prefix, the function timeout.
 
 Defaults are the host's own (azure-sdk-for-net ``QueuesOptions``), not the JSON schema's
 (schemastore says maxPollingInterval defaults to 2 s; the extension uses one minute).
@@ -41,7 +41,7 @@ _CANONICAL = {
     name.lower(): name
     for name in (
         "version", "functionTimeout", "functions", "extensions", "queues", "batchSize", "newBatchThreshold",
-        "maxDequeueCount", "visibilityTimeout", "maxPollingInterval", "messageEncoding",
+        "maxDequeueCount", "visibilityTimeout", "maxPollingInterval", "messageEncoding", "http", "routePrefix",
     )
 }
 _OVERRIDE_SEPARATOR = re.compile(r"__|:")
@@ -77,6 +77,8 @@ class HostConfig:
     """Seconds; None when host.json says -1 (no limit)."""
     functions: tuple[str, ...] | None
     """host.json's ``functions`` list: the only functions to load, when given."""
+    http_route_prefix: str = "api"
+    """``extensions.http.routePrefix``: what every HTTP route starts with (empty: nothing)."""
 
 
 def parse_timespan(text: str, where: str) -> float:
@@ -108,10 +110,14 @@ def load_host_config(
         raise ConfigError(f'{path}: "version": "2.0" is required (the v1 host is not supported)')
     extensions = _object(document.get("extensions", {}), "extensions")
     queues = _queue_options(_object(extensions.get("queues", {}), "extensions.queues"), processor_count)
+    prefix = _object(extensions.get("http", {}), "extensions.http").get("routePrefix", "api")
+    if not isinstance(prefix, str):
+        raise ConfigError(f"extensions.http.routePrefix must be a string, not {prefix!r}")
     return HostConfig(
         queues=queues,
         function_timeout=_function_timeout(document.get("functionTimeout")),
         functions=_function_list(document.get("functions")),
+        http_route_prefix=prefix.strip("/"),
     )
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import azure.functions as func
 
 from devtools.funchost.errors import FunctionLoadError
-from devtools.funchost.metadata import QUEUE, QUEUE_TRIGGER, RETURN, Binding, FunctionMetadata
+from devtools.funchost.metadata import HTTP, HTTP_TRIGGER, QUEUE, RETURN, Binding, FunctionMetadata
 
 __all__ = ["LoadedFunction", "TriggerKind", "load_function"]
 
@@ -32,11 +32,12 @@ _CONTEXT = "context"
 
 
 class TriggerKind(Enum):
-    """How the trigger parameter receives the message."""
+    """How the trigger parameter receives the message (or, for an HTTP trigger, the request)."""
 
     MESSAGE = "message"
     TEXT = "str"
     BYTES = "bytes"
+    HTTP_REQUEST = "http"
 
 
 @dataclass(frozen=True)
@@ -57,13 +58,18 @@ class LoadedFunction:
 
 def load_function(metadata: FunctionMetadata, app_root: Path) -> LoadedFunction:
     name = metadata.name
+    # An HTTP trigger answers through one http output; queue triggers write queue outputs.
+    output_type = HTTP if metadata.is_http else QUEUE
     unsupported = [
         binding.name
         for binding in metadata.bindings
-        if not binding.is_trigger and not (binding.type == QUEUE and binding.direction == "out")
+        if not binding.is_trigger and not (binding.type == output_type and binding.direction == "out")
     ]
     if unsupported:
-        raise FunctionLoadError(name, f"this host binds only queue outputs; unsupported bindings: {unsupported}")
+        raise FunctionLoadError(
+            name, f"this host binds only {output_type} outputs to a {metadata.trigger.type}; "
+            f"unsupported bindings: {unsupported}",
+        )
     entry = _import_entry_point(metadata, app_root)
     try:
         annotations = typing.get_type_hints(entry)
@@ -97,7 +103,7 @@ def load_function(metadata: FunctionMetadata, app_root: Path) -> LoadedFunction:
             trigger_kind = kind
     return_binding = next((b for b in metadata.bindings if b.name == RETURN), None)
     if return_binding is not None and "return" in annotations:
-        _check_return_type(name, annotations["return"])
+        _check_return_type(name, return_binding, annotations["return"])
     return LoadedFunction(
         metadata=metadata,
         func=entry,
@@ -176,20 +182,23 @@ def _check_parameter(function: str, binding: Binding, annotations: dict[str, Any
         args = typing.get_args(annotation)
         if len(args) != 1:
             raise FunctionLoadError(function, f"binding {binding.name} has invalid Out annotation {annotation!r}")
-        _check_output_type(function, binding.name, args[0])
+        _check_output_type(function, binding, args[0])
         return TriggerKind.MESSAGE
     return _trigger_kind(function, binding, annotation)
 
 
 def _trigger_kind(function: str, binding: Binding, annotation: object) -> TriggerKind:
+    is_http = binding.type == HTTP_TRIGGER
     # The worker treats str and bytes as a "generic" binding that passes the data through.
+    if annotation in (str, bytes) and is_http:
+        raise FunctionLoadError(function, f"this host passes an HTTP trigger as func.HttpRequest, not {annotation!r}")
     if annotation is str:
         return TriggerKind.TEXT
     if annotation is bytes:
         return TriggerKind.BYTES
-    converter = _converter(QUEUE_TRIGGER)
+    converter = _converter(binding.type)
     if isinstance(annotation, type) and converter.check_input_type_annotation(annotation):
-        return TriggerKind.MESSAGE
+        return TriggerKind.HTTP_REQUEST if is_http else TriggerKind.MESSAGE
     shown = getattr(annotation, "__name__", repr(annotation))
     raise FunctionLoadError(
         function,
@@ -198,26 +207,26 @@ def _trigger_kind(function: str, binding: Binding, annotation: object) -> Trigge
     )
 
 
-def _check_output_type(function: str, name: str, pytype: object) -> None:
+def _check_output_type(function: str, binding: Binding, pytype: object) -> None:
     if pytype in (str, bytes):
         return
-    converter = _converter(QUEUE)
+    converter = _converter(binding.type)
     ok = isinstance(pytype, type) or typing.get_origin(pytype) is not None
     if not ok or not converter.check_output_type_annotation(pytype):
         raise FunctionLoadError(
-            function, f'binding {name}: Python type "{pytype!r}" does not match binding type "queue"'
+            function, f'binding {binding.name}: Python type "{pytype!r}" does not match binding type "{binding.type}"'
         )
 
 
-def _check_return_type(function: str, annotation: object) -> None:
+def _check_return_type(function: str, binding: Binding, annotation: object) -> None:
     # The worker accepts only a plain class here: ``-> list[str]`` is refused, ``func.Out[...]`` allows it.
     if _is_out(annotation):
         raise FunctionLoadError(function, "return annotation should not be azure.functions.Out")
     if not isinstance(annotation, type):
         raise FunctionLoadError(function, f"has invalid non-type return annotation {annotation!r}")
-    if annotation not in (str, bytes) and not _converter(QUEUE).check_output_type_annotation(annotation):
+    if annotation not in (str, bytes) and not _converter(binding.type).check_output_type_annotation(annotation):
         raise FunctionLoadError(
-            function, f'Python return annotation "{annotation.__name__}" does not match binding type "queue"'
+            function, f'Python return annotation "{annotation.__name__}" does not match binding type "{binding.type}"'
         )
 
 

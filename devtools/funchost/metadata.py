@@ -1,7 +1,7 @@
 """Function discovery: every folder with a function.json, read and resolved like the host indexes it.
 
-Only queue-triggered functions can run here; a function with another trigger is reported as
-unsupported and left out. ``%NAME%`` in binding properties is resolved against the app settings,
+Queue- and HTTP-triggered functions can run here; a function with another trigger is reported
+as unsupported and left out. ``%NAME%`` in binding properties is resolved against the app settings,
 and queue names are lower-cased and validated as the queue extension does.
 """
 
@@ -17,12 +17,16 @@ from typing import Any
 from devtools.funchost.appsettings import AppSettings, read_json_object
 from devtools.funchost.errors import ConfigError
 
-__all__ = ["QUEUE", "QUEUE_TRIGGER", "Binding", "FunctionMetadata", "discover", "read_function"]
+__all__ = [
+    "HTTP", "HTTP_TRIGGER", "QUEUE", "QUEUE_TRIGGER", "Binding", "FunctionMetadata", "discover", "read_function",
+]
 
 logger = logging.getLogger(__name__)
 
 QUEUE_TRIGGER = "queueTrigger"
 QUEUE = "queue"
+HTTP_TRIGGER = "httpTrigger"
+HTTP = "http"
 RETURN = "$return"
 _QUEUE_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$")
 # Properties that name the binding rather than configure it are never %-resolved.
@@ -68,8 +72,12 @@ class FunctionMetadata:
 
     @property
     def runnable(self) -> bool:
-        """Whether this host can run it: a queue trigger, and nothing but queue outputs."""
-        return self.trigger.type == QUEUE_TRIGGER
+        """Whether this host can run its trigger: a queue or an HTTP trigger."""
+        return self.trigger.type in {QUEUE_TRIGGER, HTTP_TRIGGER}
+
+    @property
+    def is_http(self) -> bool:
+        return self.trigger.type == HTTP_TRIGGER
 
 
 def discover(app_root: Path, settings: AppSettings, only: Iterable[str] | None = None) -> list[FunctionMetadata]:

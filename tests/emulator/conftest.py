@@ -36,6 +36,16 @@ SQL_BODY = {"properties": {"objectType": "AzureWorkloadBackupRequest", "backupTy
 BASE_CONFIG: dict[str, Any] = {"time_scale": 30, "clock_start": "2026-01-01T00:00:00Z"}
 
 
+class FakeMonotonic:
+    """A monotonic clock that moves only when a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def example(name: str) -> dict[str, Any]:
     return json.loads((EXAMPLES / name).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 

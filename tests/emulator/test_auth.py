@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Callable
 
@@ -76,6 +78,30 @@ def test_identity_endpoint_answers_like_app_service(arm: Client) -> None:
     assert body["token_type"] == "Bearer"
     assert body["resource"] == "https://management.azure.com/"
     assert arm.endpoints["identity_endpoint"].startswith("http://127.0.0.1:")
+
+
+def _claims(token: str) -> dict[str, object]:
+    header, payload, signature = token.split(".")
+    assert json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))) == {"alg": "HS256", "typ": "JWT"}
+    assert signature
+    decoded: dict[str, object] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return decoded
+
+
+def test_tokens_carry_the_claims_azurite_checks(arm: Client) -> None:
+    # Azurite's --oauth basic reads aud, iss, nbf, iat and exp (not the signature).
+    secret = {"X-IDENTITY-HEADER": arm.endpoints["identity_header"]}
+    body = _identity(arm, secret, resource="https://storage.azure.com", client_id="c1").json()
+    claims = _claims(body["access_token"])
+
+    assert claims["aud"] == "https://storage.azure.com"
+    assert str(claims["iss"]).startswith("https://sts.windows.net/")
+    assert claims["appid"] == "c1"
+    assert isinstance(claims["nbf"], int) and isinstance(claims["iat"], int)
+    assert claims["nbf"] <= claims["iat"] <= time.time()
+    assert claims["exp"] == int(body["expires_on"])
+    again = _identity(arm, secret, resource="https://storage.azure.com", client_id="c1").json()["access_token"]
+    assert again != body["access_token"]
 
 
 def test_identity_endpoint_refuses_bad_requests(arm: Client) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import SHARE, SHARE_BODY, SQL, SQL_BODY, VAULT, VM1, VM_BODY, Client, wait_for
+from .conftest import SHARE, SHARE_BODY, SQL, SQL_BODY, VAULT, VM1, VM2, VM_BODY, Client, wait_for
 
 
 def _status(arm: Client, url: str) -> dict[str, Any]:
@@ -171,21 +171,54 @@ def test_the_conflict_may_surface_as_a_failed_job(arm: Client) -> None:
     assert job["errorDetails"][0]["errorTitle"] == "UserErrorBackupOperationInProgress"
 
 
-@pytest.mark.parametrize(("target", "body", "limit"), [(VM1, None, 3), (SHARE, SHARE_BODY, 10)])
-def test_daily_on_demand_limit_per_item_and_utc_day(
-    arm: Client, target: tuple[str, str], body: dict[str, Any] | None, limit: int
-) -> None:
-    request = body or VM_BODY
-    for _ in range(limit):
-        assert arm.trigger(target, request).status_code == 202
-        arm.advance(600)
+LIMIT_MESSAGE = "Operation is blocked as you have reached the limit on number of operations permitted in 24 hours."
 
-    refused = arm.trigger(target, request)
-    other = arm.trigger(SQL, SQL_BODY)
+
+@pytest.mark.parametrize(("target", "body", "limit"), [(VM1, VM_BODY, 9), (SHARE, SHARE_BODY, 10), (SQL, SQL_BODY, 3)])
+def test_daily_on_demand_limit_per_item_and_utc_day(
+    arm: Client, target: tuple[str, str], body: dict[str, Any], limit: int
+) -> None:
+    arm.configure({"attempt_limits": {"AzureIaasVM": None, "AzureWorkload": None}})  # this test counts backups
+    for _ in range(limit):
+        assert arm.trigger(target, body).status_code == 202
+        arm.advance(700)  # past the operation and the job: the next trigger is not refused as busy
+
+    refused = arm.trigger(target, body)
+    other = arm.trigger(VM2)
     arm.advance(24 * 3600)
-    next_day = arm.trigger(target, request)
+    next_day = arm.trigger(target, body)
 
     assert refused.status_code == 400
-    assert refused.json()["error"]["code"] == "UserErrorOnDemandBackupLimitReached"
+    assert refused.json()["error"]["code"] == "CloudDosAbsoluteLimitReached"
+    assert refused.json()["error"]["message"].startswith(LIMIT_MESSAGE)
     assert other.status_code == 202
     assert next_day.status_code == 202
+    assert sorted(arm.stats()["triggers_by_item"].values()) == [1, limit + 1]  # the refused one is not counted
+
+
+@pytest.mark.parametrize(("target", "body"), [(VM1, VM_BODY), (SQL, SQL_BODY)])
+def test_nine_attempts_in_24_hours_then_the_retryable_limit(
+    arm: Client, target: tuple[str, str], body: dict[str, Any]
+) -> None:
+    first = arm.trigger(target, body)
+    busy = [arm.trigger(target, body) for _ in range(8)]  # attempts too, though refused as in progress
+    limited = arm.trigger(target, body)
+    arm.advance(23 * 3600)
+    still_limited = arm.trigger(target, body)
+    arm.advance(3600)  # the first attempts are now 24 hours old
+    again = arm.trigger(target, body)
+
+    assert first.status_code == 202
+    assert {(r.status_code, r.json()["error"]["code"]) for r in busy} == {(400, "UserErrorBackupOperationInProgress")}
+    for refused in (limited, still_limited):
+        assert refused.status_code == 400
+        assert refused.json()["error"]["code"] == "CloudDosAbsoluteLimitReachedWithRetry"
+        assert refused.json()["error"]["message"].startswith(LIMIT_MESSAGE)
+    assert again.status_code == 202
+
+
+def test_file_shares_have_no_attempt_limit(arm: Client) -> None:
+    answers = [arm.trigger(SHARE, SHARE_BODY) for _ in range(12)]
+
+    assert answers[0].status_code == 202
+    assert {answer.json()["error"]["code"] for answer in answers[1:]} == {"UserErrorBackupOperationInProgress"}

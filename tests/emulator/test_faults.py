@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
@@ -53,30 +52,32 @@ def test_drop_closes_the_connection_before_or_after_the_effect(arm: Client, when
     assert next((e["status"], e["fault"]) for e in log if e["kind"] == "trigger") == (None, "drop")
 
 
+def _logged_delays(arm: Client, kind: str) -> list[tuple[str | None, float]]:
+    log = arm.admin("GET", "requests").json()["requests"]
+    return [(entry["fault"], entry["delay"]) for entry in log if entry["kind"] == kind]
+
+
 def test_slow_answers_late_after_taking_effect(arm: Client) -> None:
     arm.configure(_script({"method": "POST", "path": BACKUP, "fault": "slow", "seconds": 0.4},
                           {"method": "POST", "path": BACKUP, "fault": "slow", "seconds": 5}))
 
-    started = time.monotonic()
     response = arm.trigger(VM1)
-    elapsed = time.monotonic() - started
-    with pytest.raises(requests.ReadTimeout):
+    with pytest.raises(requests.ReadTimeout):  # the answer is held back past the client's patience
         arm.trigger(VM2, timeout=0.3)
 
     assert response.status_code == 202
-    assert 0.4 <= elapsed < 3
-    assert _accepted(arm) == 2
+    assert _accepted(arm) == 2  # both took effect: slowness is not failure
+    assert _logged_delays(arm, "trigger") == [("slow", 0.4), ("slow", 5.0)]
 
 
 def test_slow_is_bounded(arm: Client) -> None:
     arm.configure({"faults": {"max_slow_seconds": 0.2,
                               "script": [{"method": "GET", "path": "backupJobs", "fault": "slow", "seconds": 300}]}})
 
-    started = time.monotonic()
     response = arm.get(f"{VAULT}/backupJobs")
 
     assert response.status_code == 200
-    assert time.monotonic() - started < 3
+    assert _logged_delays(arm, "job_list") == [("slow", 0.2)]
 
 
 def test_malformed_answers_are_not_json(arm: Client) -> None:

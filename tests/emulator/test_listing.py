@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from .conftest import SHARE, SHARE_BODY, SQL, SQL_BODY, VAULT, VM1, VM2, Client
+from .conftest import SHARE, SHARE_BODY, SQL, SQL_BODY, VAULT, VM1, VM2, Client, wait_for
 
 
 def _all_pages(arm: Client, url: str) -> tuple[list[dict[str, Any]], list[str]]:
@@ -138,3 +140,29 @@ def test_last_backup_follows_finished_jobs(arm: Client) -> None:
 
     assert items[0]["properties"]["lastBackupStatus"] == job["status"] == "Failed"
     assert items[0]["properties"]["lastBackupTime"] == job["endTime"]
+
+
+def test_jobs_are_stamped_by_the_callers_clock_however_far_the_emulated_clock_runs_ahead(
+    make_arm: Callable[..., Client],
+) -> None:
+    arm = make_arm(time_scale=86400, clock_start=None)  # a day per real second, from the real time now
+    before = datetime.now(UTC)
+    arm.trigger(VM1)
+    after = datetime.now(UTC)
+    wait_for(lambda: datetime.fromisoformat(arm.admin("GET", "clock").json()["now"]) > after + timedelta(days=2))
+
+    # The window a caller writes from its own clock, ending now: no day of slack needed.
+    window = {"$filter": f"startTime eq '{_filter_time(before - timedelta(minutes=1))}'"
+                         f" and endTime eq '{_filter_time(datetime.now(UTC))}'"}
+    jobs, _ = _all_pages(arm, arm.url(f"{VAULT}/backupJobs", **window))
+
+    [job] = [entry["properties"] for entry in jobs]
+    started = datetime.fromisoformat(job["startTime"])
+    assert before - timedelta(seconds=1) <= started <= after + timedelta(seconds=1)
+    # Durations stay emulated: the 10-minute job is over, and ends ten minutes after its start.
+    assert job["status"] == "Completed"
+    assert datetime.fromisoformat(job["endTime"]) - started == timedelta(minutes=10)
+
+
+def _filter_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %I:%M:%S %p")

@@ -14,15 +14,9 @@ from devtools.emulator.render import iso_duration
 from devtools.emulator.routes import match
 from devtools.emulator.typed_json import merge_patch
 
+from .conftest import FakeMonotonic
+
 START = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-class FakeMonotonic:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_clock_runs_scaled_and_rebases_on_scale_change() -> None:
@@ -36,6 +30,22 @@ def test_clock_runs_scaled_and_rebases_on_scale_change() -> None:
     assert clock.now() == START + timedelta(minutes=2, seconds=2)
     clock.advance(3600)
     assert clock.now() == START + timedelta(hours=1, minutes=2, seconds=2)
+
+
+def test_the_callers_clock_runs_at_real_speed_and_jumps_only_with_the_emulated_one() -> None:
+    real = FakeMonotonic()
+    clock = EmulatedClock(60, START, real)
+
+    real.now += 2
+    assert (clock.now(), clock.caller_now()) == (START + timedelta(minutes=2), START + timedelta(seconds=2))
+    clock.set_scale(1)  # a new speed is not a jump
+    assert clock.caller_now() == START + timedelta(seconds=2)
+    clock.advance(3600)
+    assert (clock.now(), clock.caller_now()) == (START + timedelta(hours=1, minutes=2),
+                                                 START + timedelta(hours=1, seconds=2))
+    clock.restart(START)
+    real.now += 1
+    assert clock.now() == clock.caller_now() == START + timedelta(seconds=1)
 
 
 @pytest.mark.parametrize(("scale", "emulated", "real"), [(1, 60, 60), (60, 60, 1), (3600, 60, 1), (7, 60, 9)])

@@ -111,21 +111,23 @@ def test_disabled_functions_and_other_triggers_are_not_run(
     make_app: Callable[..., App], caplog: pytest.LogCaptureFixture
 ) -> None:
     http = {"bindings": [{"name": "req", "type": "httpTrigger", "direction": "in"}]}
+    blob = {"bindings": [{"name": "blob", "type": "blobTrigger", "direction": "in", "path": "c/{name}"}]}
     app = make_app(
         {
             "echo": (queue_function(), OK_SOURCE),
             "off": ({**queue_function(), "disabled": True}, OK_SOURCE),
             "off2": (queue_function(), OK_SOURCE),
             "web": (http, "def main(req):\n    return None\n"),
+            "files": (blob, "def main(blob):\n    return None\n"),
         }
     )
     settings = AppSettings(app.settings(UNREACHABLE, **{"AzureWebJobs.off2.Disabled": "true"}))
     with caplog.at_level(logging.INFO):
         names = [function.name for function in discover(app.root, settings)]
-    assert names == ["echo", "web"]
+    assert names == ["echo", "files", "web"]
     assert "function off is disabled" in caplog.text
     runnable = [function.name for function in discover(app.root, settings) if function.runnable]
-    assert runnable == ["echo"]
+    assert runnable == ["echo", "web"]
 
 
 def test_host_json_defaults_are_the_hosts(tmp_path: Path) -> None:

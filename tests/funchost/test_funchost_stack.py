@@ -10,14 +10,16 @@ import json
 import os
 import shutil
 import signal
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from azure.storage.queue import QueueClient
 
-from devtools.azurite import Azurite
+from devtools.azurite import Azurite, connection_string
 from devtools.queuectl import main as queuectl
-from devtools.queuectl import summarize
+from devtools.queuectl import message_count, summarize
 from devtools.stack import LocalStack
 from tests.funchost.support import App, collect, queue_function, wait_for
 
@@ -104,7 +106,64 @@ def test_queuectl_sends_files_and_follows_a_queue(
     assert queuectl([*connection, "follow", "--queue", "qctl-test", "--count", "1", "--timeout", "0.5"]) == 1
 
 
+def test_queuectl_reads_every_file_before_sending_any(
+    azurite: Azurite, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good, missing = tmp_path / "good.json", tmp_path / "missing.json"
+    good.write_text('{"correlationId": "c-2"}')
+
+    status = queuectl(["--connection", azurite.connection_string, "send", str(good), str(missing),
+                       "--queue", "qctl-missing"])
+
+    captured = capsys.readouterr()
+    assert status == 2
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        f"queuectl: cannot read {missing}: No such file or directory; nothing was sent"]
+    queue = QueueClient.from_connection_string(azurite.connection_string, "qctl-missing")
+    assert message_count(queue) == 0
+
+
+@pytest.mark.parametrize("command", [["send", "{request}"], ["follow"], ["follow", "--count", "1", "--json"]])
+def test_queuectl_says_in_one_line_that_storage_cannot_be_reached(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    request = tmp_path / "request.json"
+    request.write_text('{"correlationId": "c-3"}')
+    with socket.socket() as probe:  # a port nothing listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    arguments = [part.replace("{request}", str(request)) for part in command]
+
+    status = queuectl(["--connection", connection_string(port), *arguments])
+
+    captured = capsys.readouterr()
+    assert status == 1
+    assert captured.out == ""
+    [line] = captured.err.splitlines()
+    assert line.startswith("queuectl: cannot reach queue backup-re")
+    assert f"at http://127.0.0.1:{port}/devstoreaccount1" in line
+    assert "connection refused. Is devtools/up running?" in line
+
+
 def test_result_summary_line() -> None:
-    result = {"status": "Failed", "correlationId": "c-9", "jobId": "j-1", "error": {"code": "UserErrorX"}}
-    assert summarize(json.dumps(result)).split() == ["Failed", "correlationId=c-9", "jobId=j-1", "error=UserErrorX"]
+    result = {"status": "Succeeded", "correlationId": "c-9", "jobId": "j-1"}
+    assert summarize(json.dumps(result)).split() == ["Succeeded", "correlationId=c-9", "jobId=j-1"]
     assert summarize("not json").startswith("(not JSON)")
+
+
+@pytest.mark.parametrize(("error", "second_line"), [
+    ({"code": "InvalidRequest", "message": "protectedItemName: must not contain '/'", "target": "protectedItemName"},
+     "protectedItemName: must not contain '/'"),
+    ({"code": "BMSUserErrorInvalidInput", "message": "Input for\n backup is\tinvalid.", "target": "properties"},
+     "properties: Input for backup is invalid."),
+    ({"code": "UserErrorVmNotInDesirableState", "message": "VM is not in a state that allows backups."},
+     "VM is not in a state that allows backups."),
+])
+def test_a_result_with_an_error_shows_its_target_and_message(error: dict[str, str], second_line: str) -> None:
+    result = {"status": "Failed", "correlationId": "c-9", "error": error}
+
+    first, second = summarize(json.dumps(result)).splitlines()
+
+    assert first.split() == ["Failed", "correlationId=c-9", f"error={error['code']}"]
+    assert second == " " * 23 + second_line

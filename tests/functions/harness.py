@@ -25,7 +25,6 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 import azure.functions.queue as func_queue
-import pytest
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 import poll_status
@@ -219,33 +218,23 @@ def script_success(transport: FakeTransport) -> FakeTransport:
 # --- schema -----------------------------------------------------------------------------------------
 
 
-# Deviations from the published schema that a walk may tolerate; none are known.
-KNOWN_DEVIATIONS: set[tuple[str, ...]] = set()
-
-
-def schema_errors(schema_path: Path, document: object, *, tolerate_known: bool = False) -> list[str] | None:
-    """What a published schema says is wrong with ``document``; None while the schema is not written."""
-    if not schema_path.exists():
-        return None
+def schema_errors(schema_path: Path, document: object) -> list[str]:
+    """What a published schema says is wrong with ``document``; a missing schema is an error, not a pass."""
+    assert schema_path.is_file(), f"the published schema {schema_path.relative_to(ROOT)} is missing"
     schema = json.loads(schema_path.read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-    return [
-        f"{list(error.absolute_path)}: {error.message}"
-        for error in validator.iter_errors(document)
-        if not (tolerate_known and tuple(error.absolute_path) in KNOWN_DEVIATIONS and error.instance is None)
-    ]
+    return [f"{list(error.absolute_path)}: {error.message}" for error in validator.iter_errors(document)]
 
 
-def check_result_schema(document: dict[str, Any], *, tolerate_known: bool = True) -> None:
-    """Validate against schemas/backup-result.schema.json once that file exists."""
-    errors = schema_errors(RESULT_SCHEMA, document, tolerate_known=tolerate_known)
+def check_result_schema(document: dict[str, Any]) -> None:
+    """Validate against schemas/backup-result.schema.json."""
+    errors = schema_errors(RESULT_SCHEMA, document)
     assert not errors, errors
 
 
 def require_result_schema() -> dict[str, Any]:
-    if not RESULT_SCHEMA.exists():
-        pytest.skip(f"{RESULT_SCHEMA.relative_to(ROOT)} is not written yet")
+    assert RESULT_SCHEMA.is_file(), f"the published schema {RESULT_SCHEMA.relative_to(ROOT)} is missing"
     schema: dict[str, Any] = json.loads(RESULT_SCHEMA.read_text(encoding="utf-8"))
     return schema
 

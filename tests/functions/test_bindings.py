@@ -1,6 +1,6 @@
 """The binding contract: function.json and ``main`` agree, as the Python worker itself decides.
 
-Both functions are loaded through ``azure_functions_runtime_v1.handle_event`` (the worker's own
+The three functions are loaded through ``azure_functions_runtime_v1.handle_event`` (the worker's own
 ``worker_init_request`` and ``function_load_request``: ``loader.load_function`` imports the
 script as ``__app__.<folder>``, then ``functions.Registry.add_function`` checks parameter names
 against binding names, ``func.Out`` against directions and annotations against binding types).
@@ -8,7 +8,8 @@ The host sends protobuf messages; the handlers only read attributes off them, so
 with the protobuf enum values are enough. A deliberately broken copy of each function, in
 tmp_path, must be refused by the same loader. Two invocations through the worker's
 ``invocation_request`` show that its QueueMessage (built from the trigger metadata) and its
-``Out`` objects carry a request in and a result out.
+``Out`` objects carry a request in and a result out; two more through backup_api show its
+HttpRequest (built from the host's RpcHttp) coming in and its HttpResponse going back as RpcHttp.
 
 host.json, function.json and local.settings.sample.json are also checked against the
 SchemaStore schemas the Functions tooling uses.
@@ -41,6 +42,8 @@ from tests.functions.harness import JOB_LIST, VM_NAMES, App, job_list, listed_jo
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMASTORE = ROOT / "tests" / "fixtures" / "schemastore"
 FUNCTIONS = ("trigger_backup", "poll_status")
+"""The queue-triggered functions."""
+HTTP_FUNCTION = "backup_api"
 TRIGGER_QUEUES = {"trigger_backup": "%BACKUP_REQUESTS_QUEUE%", "poll_status": "%BACKUP_STATUS_QUEUE%"}
 
 
@@ -86,6 +89,7 @@ class _ParameterBinding(_Message):
 
 
 PROTOS = SimpleNamespace(
+    RpcHttp=_Message,
     BindingInfo=_BindingInfo,
     StatusResult=_StatusResult,
     RpcException=_Message,
@@ -299,8 +303,13 @@ def test_unchanged_copy_loads(source: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("source", FUNCTIONS)
 @pytest.mark.parametrize("case", sorted(BROKEN))
 def test_loader_refuses_a_copy_whose_bindings_and_signature_disagree(source: str, case: str, tmp_path: Path) -> None:
-    file_name, old, new, complaint = BROKEN[case]
-    folder = "broken_" + re.sub(r"\W", "_", case) + "_" + uuid.uuid4().hex[:8]
+    check_refused(source, case, BROKEN[case], tmp_path)
+
+
+def check_refused(source: str, case: str, breakage: tuple[str, str, str, str], tmp_path: Path) -> None:
+    """A copy of ``source`` with one edit is refused by the worker's loader with the expected complaint."""
+    file_name, old, new, complaint = breakage
+    folder = f"broken_{source}_" + re.sub(r"\W", "_", case) + "_" + uuid.uuid4().hex[:8]
     copy_dir = _copy_function(source, tmp_path / folder, (file_name, old, new))
 
     response, info = load(copy_dir)
@@ -353,7 +362,7 @@ def test_host_json_reads_queues_as_plain_text_and_bounds_retries() -> None:
     assert queues["maxDequeueCount"] >= 1
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("name", (*FUNCTIONS, HTTP_FUNCTION))
 def test_function_json_is_valid_for_its_schema(name: str) -> None:
     # The schema says draft-04 but uses "const": only draft-07 reads it as meant.
     schema = _json(SCHEMASTORE / "function.json")
@@ -383,10 +392,10 @@ def test_function_json_queues_and_directions(name: str) -> None:
     assert {binding["connection"] for binding in bindings.values()} == {"AzureWebJobsStorage"}
 
 
-def test_only_the_two_classic_functions_exist() -> None:
+def test_only_the_three_classic_functions_exist() -> None:
     function_dirs = sorted(path.parent.name for path in ROOT.glob("*/function.json"))
 
-    assert function_dirs == sorted(FUNCTIONS)
+    assert function_dirs == sorted((*FUNCTIONS, HTTP_FUNCTION))
     assert not (ROOT / "function_app.py").exists(), "it would switch the worker to the decorator model"
 
 
@@ -418,7 +427,7 @@ def test_local_settings_sample_is_valid_and_names_every_queue_setting() -> None:
     assert values["FUNCTIONS_WORKER_RUNTIME"] == "python"
     referenced = {
         match
-        for name in FUNCTIONS
+        for name in (*FUNCTIONS, HTTP_FUNCTION)
         for match in re.findall(r"%(\w+)%", (ROOT / name / "function.json").read_text(encoding="utf-8"))
     }
     assert referenced == {"BACKUP_REQUESTS_QUEUE", "BACKUP_STATUS_QUEUE", "BACKUP_RESULTS_QUEUE"}

@@ -1,8 +1,9 @@
 """One local stack for the whole session: Azurite, the emulator and the local host, over real sockets.
 
 The emulator runs 120 emulated seconds per real second (a default 2 min operation plus 10 min job
-take 6 s) with an inventory made of the bundled one plus items of our own (``vault-it``, and 200
-VMs in ``vault-burst``), so that tests do not share items. The host gets the app's short timings
+take 6 s) with an inventory made of the bundled one plus items of our own (``vault-it``, 200
+VMs in ``vault-burst``, and ``vault-batch``: 300 VMs, file shares and databases over seven list
+pages), so that tests do not share items. The host gets the app's short timings
 and, through the ``AzureFunctionsJobHost__`` override the local host honours, a 0.5 s idle poll
 instead of host.json's 10 s. Tests that need other app settings run a second host on queues of
 their own (``Suite.extra_host``). Before each test the emulator is reset and the main queues are
@@ -43,6 +44,9 @@ SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 RESOURCE_GROUP = "rg-backup"
 TIME_SCALE = 120
 BURST_ITEMS = 200
+BATCH_VMS = 300
+BATCH_SHARES = 12
+BATCH_DATABASES = 8
 # The app's own settings (shared/settings.py), short enough that a request ends in seconds.
 APP_TIMING = {
     "MIN_DELAY_SECONDS": "1",
@@ -69,6 +73,8 @@ IT_ITEMS: dict[str, dict[str, Any]] = {
     "poison": {},
     "http-endpoint": {},
     "trust": {"operation_seconds": 60, "job_seconds": 60},
+    **{f"front-{n}": {} for n in ("vm", "dup", "keys", "path")},
+    "front-broken": {"job_outcome": "Failed", "error_code": "UserErrorVmNotInDesirableState"},
     **{f"ledger-{purpose}": {"operation_seconds": 60, "job_seconds": 120} for purpose in LEDGER_PURPOSES},
     # Backed up by resource id or ARM event (their VMs are rg-it/<name>, in the vault's region).
     **{f"target-{n}": {"operation_seconds": 60, "job_seconds": 60} for n in range(1, 5)},
@@ -110,6 +116,27 @@ def request_text(names: Mapping[str, str], correlation_id: str, **extra: Any) ->
     return json.dumps({**names, "correlationId": correlation_id, **extra})
 
 
+def batch_vault_items() -> list[dict[str, Any]]:
+    """vault-batch: VMs bvm-000… (every third on policy Gold, the rest Silver), then file shares and
+    SQL databases between them, so that every list page mixes kinds."""
+    quick = {"operation_seconds": 60, "job_seconds": 120}
+    vms = [{**{"container": vm_names("-", f"bvm-{n:03d}")["containerName"],
+               "item": vm_names("-", f"bvm-{n:03d}")["protectedItemName"]},
+            "policy": "Gold" if n % 3 == 0 else "Silver", "behaviour": quick} for n in range(BATCH_VMS)]
+    shares = [{"container": "StorageContainer;Storage;rg-it;stbatch", "item": f"AzureFileShare;bshare-{n:02d}",
+               "policy": "FileSharePolicy", "behaviour": quick} for n in range(BATCH_SHARES)]
+    databases = [{"container": "VMAppContainer;Compute;rg-it;sqlbatch", "item": f"SQLDataBase;mssqlserver;bdb-{n:02d}",
+                  "policy": "SqlPolicy", "behaviour": quick} for n in range(BATCH_DATABASES)]
+    others = shares + databases
+    every = len(vms) // len(others)
+    items: list[dict[str, Any]] = []
+    for n, entry in enumerate(vms):
+        items.append(entry)
+        if n % every == every - 1 and others:
+            items.append(others.pop(0))
+    return items + others
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
@@ -126,6 +153,7 @@ def _inventory(path: Path) -> Path:
     vaults["vault-it"] = {"items": [vm(name, behaviour) for name, behaviour in IT_ITEMS.items()]}
     burst = {"operation_seconds": 60, "job_seconds": 120}
     vaults["vault-burst"] = {"items": [vm(f"burst-{n:03d}", burst) for n in range(BURST_ITEMS)]}
+    vaults["vault-batch"] = {"items": batch_vault_items()}
     path.write_text(json.dumps(document, indent=1), encoding="utf-8")
     return path
 
@@ -272,6 +300,12 @@ class Suite:
     def queue(self, name: str) -> QueueClient:
         return self.service.get_queue_client(name)
 
+    @property
+    def api_url(self) -> str:
+        """Where the local host serves backup_api: ``http://127.0.0.1:{port}/api/backups``."""
+        assert self.stack.http_port is not None, "the host serves no HTTP triggers"
+        return f"http://127.0.0.1:{self.stack.http_port}/api/backups"
+
     def results(self, queues: AppQueues = MAIN_QUEUES) -> Results:
         return Results(self.queue(queues.results))
 
@@ -323,8 +357,6 @@ class Suite:
 
         ``args`` go to the host's command line (e.g. ``--lease-seconds``).
         """
-        ready = self._ready_file(label)
-        ready.unlink(missing_ok=True)
         environment: dict[str, str] = self.stack.host_environment()
         environment.update(queues.settings)
         for key, value in (env or {}).items():
@@ -332,13 +364,26 @@ class Suite:
                 environment.pop(key, None)
             else:
                 environment[key] = value
+        with self.host(label, environment, functions=functions, args=args) as host:
+            yield host
+
+    def ready_file(self, label: str) -> Path:
+        """Where the host of ``label`` writes ``{pid, functions}`` once it listens."""
+        return REPO_ROOT / ".local" / "funchost" / f"{self.stack.name}-{label}.ready.json"
+
+    @contextmanager
+    def host(
+        self, label: str, environment: Mapping[str, str], *, functions: str | None = None, args: Iterable[str] = ()
+    ) -> Iterator[ManagedProcess]:
+        """A local host with exactly ``environment``, stopped on exit."""
+        ready = self.ready_file(label)
         argv = [sys.executable, "-m", "devtools.funchost", "--app-root", str(REPO_ROOT), "--ready-file", str(ready)]
         if functions:
             argv += ["--functions", functions]
         argv += list(args)
         log = self.stack.log_path(f"host-{label}")
         log.unlink(missing_ok=True)
-        host = ManagedProcess(f"host-{label}", argv, log_path=log, env=environment, cwd=REPO_ROOT)
+        host = ManagedProcess(f"host-{label}", argv, log_path=log, env=dict(environment), cwd=REPO_ROOT)
         try:
             self._start_host(host, label)
             yield host
@@ -352,13 +397,10 @@ class Suite:
         self._start_host(host, label)
 
     def _start_host(self, host: ManagedProcess, label: str) -> None:
-        ready = self._ready_file(label)
+        ready = self.ready_file(label)
         ready.unlink(missing_ok=True)
         host.start()
         wait_until(lambda: ready.is_file() or None, timeout=30, what=f"host {label} listening", process=host)
-
-    def _ready_file(self, label: str) -> Path:
-        return REPO_ROOT / ".local" / "funchost" / f"{self.stack.name}-{label}.ready.json"
 
 
 def _require_azurite() -> None:

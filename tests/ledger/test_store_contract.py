@@ -151,6 +151,27 @@ def test_delete_older_than_stops_at_its_limit_and_the_next_sweep_goes_on(subject
     assert all(subject.store.read(key) is None for key in keys)
 
 
+def test_a_partition_reads_back_whole_in_row_order_and_alone(subject: Subject) -> None:
+    rows = [f"c-{digest(str(n))}" for n in range(30)] + ["p-000000", "p-000001"]
+    etags = {row: subject.store.create(RecordKey("batch-a", row), {"row": row, "n": n}) for n, row in enumerate(rows)}
+    subject.store.create(RecordKey("batch-b", "p-000000"), {"row": "other"})
+    subject.store.create(RecordKey("batch-a-longer", "p-000000"), {"row": "other"})
+    etags["p-000001"] = subject.store.replace(RecordKey("batch-a", "p-000001"), {"row": "p-000001", "n": -1},
+                                              etags["p-000001"])
+
+    found = subject.store.read_partition("batch-a")
+
+    assert [row for row, _ in found] == sorted(rows)
+    assert all(stored.etag == etags[row] and stored.fields["row"] == row for row, stored in found)
+    assert dict(found)["p-000001"].fields["n"] == -1
+
+
+def test_an_empty_partition_reads_as_nothing(subject: Subject) -> None:
+    assert subject.store.read_partition("nothing-here") == []
+    subject.store.create(RecordKey("elsewhere", "r"), {"n": 1})
+    assert subject.store.read_partition("nothing-here") == []
+
+
 def test_concurrent_read_replace_increments_lose_no_update(subject: Subject) -> None:
     subject.store.create(KEY, {"count": 0})
     conflicts = [0] * THREADS

@@ -31,6 +31,7 @@ OPERATIONS: dict[str, Operation] = {
     "create": lambda store: store.create(KEY, {"n": 1}),
     "replace": lambda store: store.replace(KEY, {"n": 2}, ETAG),
     "delete_older_than": lambda store: store.delete_older_than(datetime.now(UTC), 10),
+    "read_partition": lambda store: store.read_partition(KEY.partition),
 }
 
 
@@ -127,7 +128,7 @@ def test_a_refused_permission_is_unavailable_with_the_status_and_code(busy_servi
     assert "AuthorizationPermissionMismatch" in str(caught.value)
 
 
-@pytest.mark.parametrize("operation", ["read", "delete_older_than"])
+@pytest.mark.parametrize("operation", ["read", "delete_older_than", "read_partition"])
 def test_a_busy_service_is_asked_again_a_bounded_number_of_times(busy_service: ScriptedService, operation: str) -> None:
     store = store_at(connection_string(closed_port(), table_port=busy_service.port))
 

@@ -5,21 +5,34 @@ not JSON, wrong types, huge and deeply nested documents, unicode, names carrying
 (``/``, ``..``, ``?``, ``#``, ``%2F``, CRLF), ids of other subscriptions, ARM events about other
 resources or with bent subjects, and follow-ups pointing the app at other hosts, plain http or
 other subscriptions.
+
+Each draw is a ``Hostile``: the body and the published rule it breaks, if any
+(``published_rules``). Follow-ups are drawn in ``hostile_follow_ups``.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from datetime import timedelta
 from typing import Any
 
 from hypothesis import strategies as st
 
-from shared.followup import FollowUp, Phase
-from tests.unit.builders import ITEMS, NOW, OTHER_SUB, SUB, backup_request, item_id, names, resource_target, vm_id
+from tests.reliability.published_rules import (
+    QUEUE_MESSAGE_LIMIT,
+    Hostile,
+    correlation_rule,
+    event_rule,
+    location_rule,
+    name_rule,
+    property_rule,
+    resource_id_rule,
+    splice_rule,
+)
+from tests.unit.builders import ITEMS, OTHER_SUB, SUB, item_id, names, vm_id
 
-__all__ = ["follow_up_messages", "request_messages"]
+__all__ = ["ARM_HOST", "NAME_FIELDS", "PATH_SYNTAX", "hostile_text", "not_json", "request_messages",
+           "resource_id_documents", "wrong_types"]
 
 ARM_HOST = "management.azure.com"
 NAME_FIELDS = ("subscriptionId", "resourceGroupName", "vaultName", "fabricName", "containerName", "protectedItemName")
@@ -29,7 +42,7 @@ PATH_SYNTAX = (
     "/../../subscriptions/" + OTHER_SUB, "..%2F..%2F", "https://evil.example/", ";", ";;", "VM;",
 )
 
-URL_SYNTAX = PATH_SYNTAX
+# --- strategies -----------------------------------------------------------------------------------
 
 hostile_text: st.SearchStrategy[str] = st.one_of(
     st.sampled_from(PATH_SYNTAX),
@@ -37,21 +50,29 @@ hostile_text: st.SearchStrategy[str] = st.one_of(
     st.builds(lambda head, syntax, tail: head + syntax + tail,
               st.text(max_size=8), st.sampled_from(PATH_SYNTAX), st.text(max_size=8)),
 )
-job_ids: st.SearchStrategy[str] = hostile_text
 wrong_types: st.SearchStrategy[Any] = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
     st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
 )
 
+Labelled = tuple[dict[str, Any], str | None]
 
-def _names_with(field: str, value: Any, kind: str = "vm") -> dict[str, Any]:
+
+def _names_with(field: str, value: Any, kind: str = "vm") -> Labelled:
     document = names(kind)
     document[field] = value
-    return document
+    if field in NAME_FIELDS:
+        return document, name_rule(field, value)
+    if field == "correlationId":
+        return document, correlation_rule(value)
+    if field == "retentionDays":
+        return document, property_rule("retentionDays", value)
+    refused = value is not None and not isinstance(value, dict)  # properties: an object, or absent
+    return document, "properties is not an object" if refused else None
 
 
 @st.composite
-def _hostile_item_names(draw: st.DrawFn) -> dict[str, Any]:
+def _hostile_item_names(draw: st.DrawFn) -> Labelled:
     """Path syntax inside a container or item name that still announces a workload."""
     kind = draw(st.sampled_from(sorted(ITEMS)))
     field = draw(st.sampled_from(["containerName", "protectedItemName"]))
@@ -60,29 +81,35 @@ def _hostile_item_names(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @st.composite
-def _hostile_ids(draw: st.DrawFn) -> dict[str, Any]:
+def _hostile_ids(draw: st.DrawFn) -> Labelled:
     """protectedItemId: another subscription, path syntax spliced in, or a URL instead of an id."""
     good = item_id(draw(st.sampled_from(sorted(ITEMS))))
     choice = draw(st.integers(0, 4))
+    rule: str | None
     if choice == 0:
         value: Any = good.replace(SUB, OTHER_SUB)
+        rule = "protectedItemId is outside ALLOWED_SUBSCRIPTIONS"
     elif choice == 1:
         cut = draw(st.integers(0, len(good)))
-        value = good[:cut] + draw(st.sampled_from(PATH_SYNTAX)) + good[cut:]
+        syntax = draw(st.sampled_from(PATH_SYNTAX))
+        value, rule = good[:cut] + syntax + good[cut:], splice_rule(good, cut, syntax)
     elif choice == 2:
-        value = f"https://{ARM_HOST}{good}?api-version=2024-04-01"
+        value, rule = f"https://{ARM_HOST}{good}?api-version=2024-04-01", "protectedItemId is a URL, not an id"
     elif choice == 3:
-        value = good + draw(st.sampled_from(["/", "/backup", "/../x", "?x=1", "#f", "/%2e%2e"]))
+        suffix = draw(st.sampled_from(["/", "/backup", "/../x", "?x=1", "#f", "/%2e%2e"]))
+        value, rule = good + suffix, None if suffix == "/" else "protectedItemId names something below the item"
     else:
-        value = draw(wrong_types)
+        value, rule = draw(wrong_types), "protectedItemId is not a string"
     document: dict[str, Any] = {"protectedItemId": value}
     if draw(st.booleans()):
         document["subscriptionId"] = draw(st.sampled_from([SUB, OTHER_SUB]))
-    return document
+        if document["subscriptionId"] != SUB:
+            rule = rule or "subscriptionId is outside ALLOWED_SUBSCRIPTIONS"
+    return document, rule
 
 
 @st.composite
-def _hostile_properties(draw: st.DrawFn) -> dict[str, Any]:
+def _hostile_properties(draw: st.DrawFn) -> Labelled:
     kind = draw(st.sampled_from(sorted(ITEMS)))
     key = draw(st.sampled_from(["objectType", "recoveryPointExpiryTimeInUTC", "backupType", "enableCompression",
                                 "unknown", "retentionDays"]))
@@ -92,11 +119,11 @@ def _hostile_properties(draw: st.DrawFn) -> dict[str, Any]:
         document["retentionDays"] = value
     else:
         document["properties"] = {**document.get("properties", {}), key: value}
-    return document
+    return document, property_rule(key, value)
 
 
 @st.composite
-def _hostile_resource_ids(draw: st.DrawFn) -> dict[str, Any]:
+def resource_id_documents(draw: st.DrawFn) -> Labelled:
     """resourceId: path syntax spliced into a VM id, another subscription, not a VM, a URL; a bent location."""
     good = vm_id()
     choice = draw(st.integers(0, 5))
@@ -115,12 +142,18 @@ def _hostile_resource_ids(draw: st.DrawFn) -> dict[str, Any]:
     else:
         value = good
     document: dict[str, Any] = {"resourceId": value}
+    rule = resource_id_rule(value)
     if draw(st.booleans()):
-        document["location"] = draw(st.one_of(st.just("westeurope"), hostile_text, wrong_types))
+        document["location"] = location = draw(st.one_of(st.just("westeurope"), hostile_text, wrong_types))
+        rule = rule or location_rule(location)
     if draw(st.integers(0, 3)) == 0:
-        document[draw(st.sampled_from([*NAME_FIELDS, "protectedItemId", "properties", "retentionDays"]))] = draw(
-            st.one_of(hostile_text, wrong_types))
-    return document
+        field = draw(st.sampled_from([*NAME_FIELDS, "protectedItemId", "properties", "retentionDays"]))
+        document[field] = extra = draw(st.one_of(hostile_text, wrong_types))
+        if field == "properties":
+            rule = rule or (None if extra is None or isinstance(extra, dict) else "properties is not an object")
+        elif field == "retentionDays":
+            rule = rule or property_rule("retentionDays", extra)
+    return document, rule
 
 
 _ARM_EVENT_TYPES = tuple(f"Microsoft.Resources.Resource{what}" for what in (
@@ -131,10 +164,10 @@ _OPERATIONS = ("Microsoft.Compute/virtualMachines/write", "Microsoft.Compute/vir
 
 
 @st.composite
-def _hostile_arm_events(draw: st.DrawFn) -> bytes:
+def _hostile_arm_events(draw: st.DrawFn) -> Hostile:
     """ARM events with bent types, subjects, resource URIs and operations, in either event schema."""
     resource = draw(st.one_of(st.sampled_from([vm_id(), vm_id().lower(), item_id("vm"), vm_id() + "/extensions/x"]),
-                              _hostile_resource_ids().map(lambda document: document["resourceId"])))
+                              resource_id_documents().map(lambda labelled: labelled[0]["resourceId"])))
     data: dict[str, Any] = {"resourceUri": resource, "operationName": draw(st.one_of(
         st.sampled_from(_OPERATIONS), hostile_text, wrong_types)), "claims": {"name": "x"}, "correlationId": "c"}
     if draw(st.booleans()):
@@ -150,60 +183,86 @@ def _hostile_arm_events(draw: st.DrawFn) -> bytes:
     else:
         event = {"specversion": "1.0", "id": "ce-1", "source": "/s", "type": event_type, "subject": subject,
                  "data": data}
-    return json.dumps(event).encode("utf-8", "surrogatepass")
+    return Hostile(json.dumps(event).encode("utf-8", "surrogatepass"), event_rule(event_type, data["operationName"]))
 
 
-def _deeply_nested(depth: int) -> bytes:
+def _deeply_nested(depth: int) -> Hostile:
     inner = '{"a":' * depth + "1" + "}" * depth
-    return ('{"subscriptionId":"' + SUB + '","properties":' + inner + "}").encode()
+    body = ('{"subscriptionId":"' + SUB + '","properties":' + inner + "}").encode()
+    return Hostile(body, "the item's names are missing")
 
 
-def _huge(size: int, field: str) -> bytes:
+def _huge(size: int, field: str) -> Hostile:
     document = names("vm")
     document[field] = "x" * size
-    return json.dumps(document).encode()
+    body = json.dumps(document).encode()
+    if len(body) > QUEUE_MESSAGE_LIMIT:
+        return Hostile(body, "larger than a queue message")
+    if field == "correlationId":
+        return Hostile(body, correlation_rule(document[field]))
+    return Hostile(body, name_rule(field, document[field]) if field in NAME_FIELDS else None)
 
 
-documents: st.SearchStrategy[dict[str, Any]] = st.one_of(
+documents: st.SearchStrategy[Labelled] = st.one_of(
     st.builds(_names_with, st.sampled_from(NAME_FIELDS), hostile_text),
     st.builds(_names_with, st.sampled_from([*NAME_FIELDS, "properties", "correlationId", "retentionDays"]),
               wrong_types),
     _hostile_item_names(),
     _hostile_ids(),
-    _hostile_resource_ids(),
+    resource_id_documents(),
     _hostile_properties(),
     st.builds(_names_with, st.just("correlationId"), hostile_text),
     st.builds(_names_with, st.sampled_from(["subscriptionId"]), st.sampled_from([OTHER_SUB, OTHER_SUB.upper()])),
-    st.builds(lambda key, value: {**names("vm"), key: value}, st.text(max_size=20), st.integers()),
-    st.dictionaries(st.text(max_size=10), wrong_types, max_size=5),
+    # An unknown field: the schema refuses it, the README makes no promise, so it may be valid.
+    st.builds(lambda key, value: ({**names("vm"), key: value}, None), st.text(max_size=20), st.integers()),
+    # No value is a string, so no name can be given: refused for the missing names.
+    st.builds(lambda document: (document, "the item's names are missing"),
+              st.dictionaries(st.text(max_size=10), wrong_types, max_size=5)),
 )
 
 
-def _encoded(document: dict[str, Any], how: str) -> bytes:
+def _encoded(labelled: Labelled, how: str) -> Hostile:
+    document, rule = labelled
     text = json.dumps(document)
     if how == "base64":
-        return base64.b64encode(text.encode()).decode().encode()
-    if how == "eventgrid":
-        return json.dumps([{"id": "e-1", "eventType": "X", "subject": "s", "data": document}]).encode()
-    if how == "cloudevents":
-        return json.dumps({"specversion": "1.0", "id": "c-1", "source": "/s", "type": "X", "data": document}).encode()
-    return text.encode()
+        body = base64.b64encode(text.encode()).decode().encode()
+    elif how == "eventgrid":
+        body = json.dumps([{"id": "e-1", "eventType": "X", "subject": "s", "data": document}]).encode()
+    elif how == "cloudevents":
+        body = json.dumps({"specversion": "1.0", "id": "c-1", "source": "/s", "type": "X", "data": document}).encode()
+    else:
+        body = text.encode()
+    return Hostile(body, rule)
 
 
-not_json: st.SearchStrategy[bytes] = st.one_of(
-    st.binary(max_size=300),
-    st.text(max_size=300).map(lambda text: text.encode("utf-8", "surrogatepass")),
-    st.binary(max_size=200).map(base64.b64encode),
-    st.builds(lambda text: base64.b64encode(text.encode("utf-8", "surrogatepass")), st.text(max_size=100)),
+def _random(body: bytes) -> Hostile:
+    # Random bytes hold no JSON request naming the allowed subscription (a request must name it).
+    return Hostile(body, None if SUB.encode() in body.lower() else "not a request naming an allowed item")
+
+
+def _cloud_event_version(version: Any) -> Hostile:
+    body = json.dumps({"specversion": version, "data": names("vm")}).encode()
+    # The spec says a string; a number 1.0 is let through (the app reads it as "1.0"), which is harmless.
+    return Hostile(body, None if version in ("1.0", 1.0) else "an event that is not CloudEvents 1.0")
+
+
+not_json: st.SearchStrategy[Hostile] = st.one_of(
+    st.binary(max_size=300).map(_random),
+    st.text(max_size=300).map(lambda text: _random(text.encode("utf-8", "surrogatepass"))),
+    st.binary(max_size=200).map(lambda data: Hostile(base64.b64encode(data), _random(data).refuse)),
+    st.builds(lambda text: Hostile(base64.b64encode(text.encode("utf-8", "surrogatepass")),
+                                   _random(text.encode("utf-8", "surrogatepass")).refuse),
+              st.text(max_size=100)),
     st.sampled_from([b"{", b"[", b"[]", b"[{}, {}]", b"null", b"\"x\"", b"{\"a\": NaN}", b"{\"a\": Infinity}",
-                     b"\xef\xbb\xbf{}", b"\xff\xfe{\x00}\x00", json.dumps(names("vm")).encode()[:-1]]),
-    st.builds(lambda data: json.dumps({"specversion": "1.0", "id": "c", "data_base64": data}).encode(),
+                     b"\xef\xbb\xbf{}", b"\xff\xfe{\x00}\x00", json.dumps(names("vm")).encode()[:-1]]).map(
+        lambda body: Hostile(body, "not a JSON object holding a request")),
+    st.builds(lambda data: Hostile(json.dumps({"specversion": "1.0", "id": "c", "data_base64": data}).encode(),
+                                   "an event whose data holds no request"),
               st.one_of(st.text(max_size=40), st.binary(max_size=40).map(lambda b: base64.b64encode(b).decode()))),
-    st.builds(lambda version: json.dumps({"specversion": version, "data": names("vm")}).encode(),
-              st.one_of(st.text(max_size=5), wrong_types)),
+    st.builds(_cloud_event_version, st.one_of(st.text(max_size=5), wrong_types)),
 )
 
-_BRANCHES: dict[str, st.SearchStrategy[bytes]] = {
+_BRANCHES: dict[str, st.SearchStrategy[Hostile]] = {
     "not json": not_json,
     "document": st.builds(_encoded, documents, st.sampled_from(["json", "json", "base64", "eventgrid", "cloudevents"])),
     "nested": st.builds(_deeply_nested, st.one_of(st.integers(30, 2000), st.integers(2000, 40_000))),
@@ -212,81 +271,6 @@ _BRANCHES: dict[str, st.SearchStrategy[bytes]] = {
                       st.sampled_from(["correlationId", "containerName", "unknownField", "vaultName"])),
 }
 # Weighted by hand (one_of flattens nested one_ofs, so the many kinds of garbage would crowd out documents).
-request_messages: st.SearchStrategy[bytes] = st.sampled_from(
+request_messages: st.SearchStrategy[Hostile] = st.sampled_from(
     ["not json"] * 3 + ["document"] * 5 + ["arm event", "nested", "huge"]
 ).flatmap(lambda kind: _BRANCHES[kind])
-
-# --- follow-ups -----------------------------------------------------------------------------------
-
-_HOSTS = (
-    "evil.example", f"{ARM_HOST}.evil.example", f"{ARM_HOST}.", f"evil.example@{ARM_HOST}", f"{ARM_HOST}@evil.example",
-    f"user:pw@{ARM_HOST}", f"{ARM_HOST}:444", f"{ARM_HOST}:80", "127.0.0.1", "[::1]", "xn--mnagement-4za.azure.com",
-    "m\u00e4nagement.azure.com", f"{ARM_HOST}%2F@evil.example", f"{ARM_HOST}\\@evil.example", "",
-)
-_SCHEMES = ("https", "http", "HTTPS", "ftp", "javascript", "file", "")
-
-
-@st.composite
-def hostile_urls(draw: st.DrawFn, path: str) -> Any:
-    """A URL to follow: the real one bent by scheme, host, subscription or path, or no URL at all."""
-    choice = draw(st.integers(0, 5))
-    if choice == 0:
-        return f"{draw(st.sampled_from(_SCHEMES))}://{draw(st.sampled_from(_HOSTS))}{path}"
-    if choice == 1:
-        return f"https://{ARM_HOST}{path.replace(SUB, draw(st.sampled_from([OTHER_SUB, '', '..', '%2e%2e'])))}"
-    if choice == 2:
-        cut = draw(st.integers(0, len(path)))
-        return f"https://{ARM_HOST}{path[:cut]}{draw(st.sampled_from(URL_SYNTAX))}{path[cut:]}"
-    if choice == 3:
-        return draw(st.sampled_from([f"//{ARM_HOST}{path}", path, f"https:{path}", f"https:/{ARM_HOST}{path}"]))
-    if choice == 4:
-        return draw(wrong_types)
-    return f"https://{ARM_HOST}{path}"  # the real URL: followed, answered 400
-
-
-@st.composite
-def follow_up_messages(draw: st.DrawFn) -> bytes:
-    """Follow-ups as this app writes them, then tampered with; or no follow-up at all."""
-    if draw(st.integers(0, 5)) == 0:
-        return draw(not_json)
-    phase = draw(st.sampled_from(list(Phase)))
-    if phase is Phase.RESOLVE:
-        return draw(_resolving_follow_ups())
-    request = backup_request(draw(st.sampled_from(sorted(ITEMS))))
-    base_path = request.item.item_path
-    follow_up = FollowUp(request, phase, NOW - timedelta(minutes=5), NOW - timedelta(minutes=1),
-                         triggered_at=NOW - timedelta(minutes=4))
-    document: dict[str, Any] = json.loads(follow_up.to_text())
-    document["asyncOperationUrl"] = draw(hostile_urls(f"{base_path}/operationsStatus/op-1?api-version=2016-12-01"))
-    if draw(st.booleans()):
-        document["locationUrl"] = draw(hostile_urls(f"{base_path}/operationResults/op-1?api-version=2016-12-01"))
-    if draw(st.booleans()):
-        document["jobId"] = draw(st.one_of(job_ids, wrong_types))
-    tamper = draw(st.integers(0, 6))
-    if tamper == 1:
-        document["request"][draw(st.sampled_from(NAME_FIELDS))] = draw(st.one_of(hostile_text, wrong_types))
-    elif tamper == 2:
-        document[draw(st.sampled_from(["phase", "schemaVersion", "attempt", "polls", "requestedAt",
-                                       "phaseStartedAt", "triggerUncertainSince", "lastError", "request"]))] = draw(
-            st.one_of(hostile_text, wrong_types))
-    elif tamper == 3:
-        document["request"]["properties"] = draw(st.one_of(wrong_types, st.dictionaries(hostile_text, hostile_text)))
-    return json.dumps(document).encode("utf-8", "surrogatepass")
-
-
-@st.composite
-def _resolving_follow_ups(draw: st.DrawFn) -> bytes:
-    """A follow-up still resolving its VM, its target bent, or a request smuggled in beside it."""
-    target = resource_target(location=draw(st.sampled_from([None, "westeurope"])))
-    follow_up = FollowUp(None, Phase.RESOLVE, NOW - timedelta(minutes=5), NOW - timedelta(minutes=1), target=target)
-    document: dict[str, Any] = json.loads(follow_up.to_text())
-    tamper = draw(st.integers(0, 4))
-    if tamper == 1:
-        document["target"]["resourceId"] = draw(_hostile_resource_ids())["resourceId"]
-    elif tamper == 2:
-        document["target"][draw(st.sampled_from(["location", "properties", "correlationId"]))] = draw(
-            st.one_of(hostile_text, wrong_types))
-    elif tamper == 3:
-        document[draw(st.sampled_from(["target", "request", "rawMessage", "attempt"]))] = draw(
-            st.one_of(hostile_text, wrong_types, st.just(backup_request().to_json())))
-    return json.dumps(document).encode("utf-8", "surrogatepass")

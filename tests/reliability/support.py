@@ -23,7 +23,7 @@ from devtools.stack import DEFAULT_QUEUES, REPO_ROOT, LocalStack
 
 __all__ = [
     "SCALES", "Scale", "drained", "duplicate_posts", "leftovers", "publish", "reliability_stack", "reported", "tally",
-    "trigger_history",
+    "trigger_history", "wrong_statuses",
 ]
 
 RESULTS_DIR = REPO_ROOT / "bench-results"
@@ -146,6 +146,15 @@ def duplicate_posts(history: dict[str, list[str]]) -> dict[str, list[str]]:
         if after_202 or busy_after_drop:
             repeated[key] = entries
     return repeated
+
+
+def wrong_statuses(results: Results, expected: dict[str, str]) -> dict[str, list[str]]:
+    """Requests with a result other than the status expected of them (every result counts, duplicates too)."""
+    return {
+        key: [str(result.get("status")) for result in found]
+        for key, found in sorted(results.by_correlation.items())
+        if key in expected and any(result.get("status") != expected[key] for result in found)
+    }
 
 
 def tally(

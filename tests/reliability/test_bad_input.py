@@ -7,6 +7,10 @@ result fits a queue message, matches the published schema and holds no token; no
 ``RequestRejected`` makes a ``Rejected`` (and then nothing was sent); every request went to the
 ARM host over https, under the allowed subscription, one name per path segment; tokens were asked
 for the ARM scope only.
+
+The generator says of each message whether it breaks a published rule (``hostile.Hostile``). Such a
+message must be refused with nothing sent: a request ``Rejected``, a follow-up ``Failed`` without a
+token. Only the others may reach ARM, so the share that reaches it is bounded by construction.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from shared.followup import FollowUp, Phase
 from shared.settings import Settings
 from shared.workflow import Delivery, handle_follow_up, handle_request
 from tests.fakes import FAKE_TOKEN, FakeCredential, FakeTransport, Reply
-from tests.reliability.hostile import ARM_HOST, follow_up_messages, request_messages
+from tests.reliability.hostile import ARM_HOST, request_messages
+from tests.reliability.hostile_follow_ups import follow_up_messages
+from tests.reliability.published_rules import Hostile
 from tests.reliability.support import Scale, publish
 from tests.unit.builders import NOW, OTHER_SUB, SUB, backup_request, make_settings, result_of, services
 
@@ -75,12 +81,22 @@ def _check_result(outcome: str | None, follow_ups: int, transport: FakeTransport
     return result
 
 
-def _tally(counter: Counter[str], targets: Counter[str], result: dict[str, Any], transport: FakeTransport) -> None:
+def _tally(counter: Counter[str], targets: Counter[str], result: dict[str, Any], transport: FakeTransport,
+           message: Hostile) -> None:
     counter[f"{result['status']}:{result['error']['code']}"] += 1
     counter["examples"] += 1
+    counter["must_refuse" if message.refuse else "may_be_valid"] += 1
+    counter["reached_arm"] += bool(transport.sent)
     counter["arm_requests_sent"] += len(transport.sent)
     target = result["error"].get("target")
     targets[target if target in _KNOWN_TARGETS else "other"] += 1
+
+
+def _check_bound(counted: Counter[str]) -> None:
+    """Only messages that break no rule reached ARM, and they are a minority, or the suite would test little."""
+    assert counted["examples"] > 0
+    assert counted["reached_arm"] <= counted["may_be_valid"]
+    assert counted["must_refuse"] >= counted["examples"] // 2, f"the generator refuses too little: {counted}"
 
 
 _KNOWN_TARGETS = {"message", "specversion", "data", "data_base64", "subscriptionId", "resourceGroupName", "vaultName",
@@ -97,21 +113,24 @@ def test_hostile_request_messages_each_end_in_one_rejected_or_failed_result(scal
 
     @settings(max_examples=scale.bad_input_examples, deadline=None, database=None, derandomize=scale.name == "ci",
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-    @given(body=request_messages, dequeue_count=st.sampled_from([1, 1, 1, 2]))
-    def check(body: bytes, dequeue_count: int) -> None:
+    @given(message=request_messages, dequeue_count=st.sampled_from([1, 1, 1, 2]))
+    def check(message: Hostile, dequeue_count: int) -> None:
         transport, credential = _refusing_transport(), FakeCredential()
         svc, sender, _ = services(transport, settings=SETTINGS, credential=credential)
-        outcome = handle_request(body, Delivery("msg-1", dequeue_count, NOW - timedelta(seconds=30)), svc)
+        outcome = handle_request(message.body, Delivery("msg-1", dequeue_count, NOW - timedelta(seconds=30)), svc)
         result = _check_result(outcome, len(sender.messages), transport)
+        if message.refuse:
+            assert result["status"] == "Rejected", f"must be refused ({message.refuse}): {result}"
+            assert transport.sent == [] and credential.scopes == []
         _check_sent(transport, credential, SETTINGS)
-        _tally(counted, targets, result, transport)
+        _tally(counted, targets, result, transport, message)
 
     check()
     publish("bad-input-requests", scale, f"{scale.bad_input_examples} generated request messages (not JSON, wrong "
             "types, huge, deeply nested, unicode, path syntax in names and resource ids, other subscriptions, "
             "envelopes, ARM events)",
             {**dict(counted.most_common()), "error_targets": dict(targets.most_common())})
-    assert counted["examples"] > 0
+    _check_bound(counted)
 
 
 def test_hostile_follow_ups_each_end_in_one_failed_result_without_leaking_the_token(scale: Scale) -> None:
@@ -120,23 +139,24 @@ def test_hostile_follow_ups_each_end_in_one_failed_result_without_leaking_the_to
 
     @settings(max_examples=scale.bad_input_examples, deadline=None, database=None, derandomize=scale.name == "ci",
               suppress_health_check=[HealthCheck.too_slow])
-    @given(body=follow_up_messages(), dequeue_count=st.sampled_from([1, 2]))
-    def check(body: bytes, dequeue_count: int) -> None:
+    @given(message=follow_up_messages(), dequeue_count=st.sampled_from([1, 2]))
+    def check(message: Hostile, dequeue_count: int) -> None:
         transport, credential = _refusing_transport(), FakeCredential()
         svc, sender, _ = services(transport, settings=SETTINGS, credential=credential)
-        outcome = handle_follow_up(body, Delivery("fu-1", dequeue_count, NOW - timedelta(seconds=30)), svc)
+        outcome = handle_follow_up(message.body, Delivery("fu-1", dequeue_count, NOW - timedelta(seconds=30)), svc)
         result = _check_result(outcome, len(sender.messages), transport)
         assert result["status"] == "Failed", "a follow-up is this app's own message: never Rejected"
-        if result["error"]["code"] == "UntrustedFollowUpUrl":
-            assert transport.sent == [] and credential.scopes == [], "the token went to an untrusted URL"
+        if message.refuse or result["error"]["code"] == "UntrustedFollowUpUrl":
+            assert transport.sent == [] and credential.scopes == [], f"sent despite: {message.refuse or result}"
         _check_sent(transport, credential, SETTINGS)
-        _tally(counted, targets, result, transport)
+        _tally(counted, targets, result, transport, message)
 
     check()
     publish("bad-input-follow-ups", scale, f"{scale.bad_input_examples} generated follow-ups (other hosts, plain "
             "http, other subscriptions, dot segments, encoded separators, tampered requests and fields)",
             {**dict(counted.most_common()), "error_targets": dict(targets.most_common())})
     assert counted["examples"] > 0
+    assert counted["reached_arm"] <= counted["may_be_valid"]
 
 
 @pytest.mark.parametrize("allow", [{"ALLOWED_SUBSCRIPTIONS": SUB}, {"ALLOWED_VAULTS": "someOtherVault"}])

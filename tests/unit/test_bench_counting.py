@@ -26,10 +26,12 @@ def test_every_call_is_counted_by_kind_failed_ones_too() -> None:
     with pytest.raises(RecordChanged):
         store.replace(KEY, {"n": 4}, etag)
     stored = store.read(KEY)
+    [(row, _)] = store.read_partition(KEY.partition)
 
     assert stored is not None and stored.fields == {"n": 3}
-    assert store.totals() == {"read": 2, "create": 2, "replace": 2}
-    assert store.this_thread() == 6
+    assert row == KEY.row
+    assert store.totals() == {"read": 2, "create": 2, "replace": 2, "read_partition": 1}
+    assert store.this_thread() == 7
 
 
 def test_the_sweep_is_counted_apart_from_a_threads_transactions() -> None:

@@ -200,6 +200,36 @@ def test_deeply_nested_json_is_refused(body: str) -> None:
     assert "nested too deeply" in error.reason
 
 
+DEPTH_LIMIT = 32  # containers, the message itself included: a request is 3 deep, an event around it adds 1
+
+
+def _nested(levels: int) -> str:
+    """A request whose containers, counting the request itself, nest ``levels`` deep."""
+    document: Any = 1
+    for level in range(levels - 1):
+        document = {"a": document} if level % 2 else [document]  # lists and objects both count
+    return json.dumps({**REQUEST, "properties": document})
+
+
+def test_json_nested_as_deep_as_the_limit_is_read() -> None:
+    assert unwrap(_nested(DEPTH_LIMIT)).document["correlationId"] == "c-1"
+
+
+@pytest.mark.parametrize("levels", [DEPTH_LIMIT + 1, DEPTH_LIMIT + 2, 200])
+def test_json_nested_past_the_limit_is_refused(levels: int) -> None:
+    error = rejected(_nested(levels))
+
+    assert error.field_name == "message"
+    assert error.reason == f"is nested deeper than {DEPTH_LIMIT} levels"
+
+
+def test_the_depth_limit_counts_the_event_around_the_request() -> None:
+    inner = json.loads(_nested(DEPTH_LIMIT - 1))
+
+    assert unwrap(json.dumps(event_grid(inner))).document["correlationId"] == "c-1"
+    assert "nested deeper" in rejected(json.dumps([event_grid(inner)])).reason
+
+
 @pytest.mark.parametrize(
     ("event", "field", "reason"),
     [

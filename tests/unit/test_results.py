@@ -111,7 +111,10 @@ JOB_SUMMARY = {"status": "Completed", "operation": "Backup", "startTime": "2026-
                "endTime": "2026-11-26T12:41:10Z", "duration": "PT41M6S"}
 
 
-@pytest.mark.parametrize("status", [status for status in ResultStatus if status is not ResultStatus.REJECTED])
+# A request ends in any status but these: Rejected has its own writer, PartiallySucceeded is a batch's.
+@pytest.mark.parametrize(
+    "status", [s for s in ResultStatus if s not in {ResultStatus.REJECTED, ResultStatus.PARTIALLY_SUCCEEDED}]
+)
 def test_finished_fields_for_each_status(status: ResultStatus) -> None:
     request = backup_request("vm", correlationId="change-4711")
     value = follow_up(Phase.JOB, request=request, job_id="job-1", triggered_at=NOW + timedelta(seconds=2),
@@ -157,9 +160,18 @@ def test_timed_out_carries_the_last_state() -> None:
 def test_finished_omits_what_is_not_known() -> None:
     document = read(finished(follow_up(), ResultStatus.FAILED, NOW, error=ErrorInfo("Http400", "bad")))
 
-    assert not {"jobId", "job", "lastState", "truncated"} & set(document)
+    assert not {"jobId", "job", "lastState", "truncated", "batch"} & set(document)
     assert document["timings"] == {"requestedAt": "2026-11-26T12:00:00Z", "completedAt": "2026-11-26T12:00:00Z",
                                    "elapsedSeconds": 0.0}  # never triggered: no triggeredAt, not a null
+
+
+def test_the_result_of_an_item_of_a_batch_names_the_batch() -> None:
+    request = backup_request("vm", correlationId="night/VM;x", batch="night")
+
+    document = read(finished(follow_up(request=request, job_id="j-1"), ResultStatus.SUCCEEDED, NOW, job=JOB_SUMMARY))
+
+    assert document["batch"] == "night"
+    assert document["request"]["batch"] == "night"
 
 
 def _big_job(tasks: int = 0, details: int = 0) -> dict[str, Any]:

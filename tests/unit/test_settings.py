@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from shared.settings import CLOUDS, Settings, SettingsError
-from tests.fakes import env
+from tests.fakes import RecordingEnvironment, env
 
 STORAGE = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
 
@@ -41,6 +41,7 @@ def test_defaults_match_the_documented_table() -> None:
     assert settings.operation_timeout_seconds == 6 * 3600
     assert settings.job_timeout_seconds == 48 * 3600
     assert (settings.http_connect_timeout_seconds, settings.http_read_timeout_seconds) == (10.0, 60.0)
+    assert (settings.batch_triggers_per_minute, settings.batch_max_items) == (60, 1000)
 
 
 def test_settings_are_frozen() -> None:
@@ -311,6 +312,8 @@ INTEGER_SETTINGS = [
     ("RETRY_MAX_SECONDS", "retry_max_seconds", 1),
     ("OPERATION_TIMEOUT_SECONDS", "operation_timeout_seconds", 1),
     ("JOB_TIMEOUT_SECONDS", "job_timeout_seconds", 1),
+    ("BATCH_TRIGGERS_PER_MINUTE", "batch_triggers_per_minute", 1),
+    ("BATCH_MAX_ITEMS", "batch_max_items", 1),
 ]
 
 
@@ -321,6 +324,7 @@ def _consistent(name: str, value: str) -> dict[str, str]:
         "JOB_POLL_MAX_SECONDS": {"JOB_POLL_INITIAL_SECONDS": "1"},
         "RETRY_BASE_SECONDS": {"RETRY_MAX_SECONDS": "100000"},
         "RETRY_MAX_SECONDS": {"RETRY_BASE_SECONDS": "1"},
+        "BATCH_TRIGGERS_PER_MINUTE": {"BATCH_MAX_ITEMS": "1"},
     }
     return {**companions.get(name, {}), name: value}
 
@@ -355,6 +359,14 @@ def test_job_poll_max_below_initial_is_refused() -> None:
         load(JOB_POLL_INITIAL_SECONDS="120", JOB_POLL_MAX_SECONDS="60")
 
 
+def test_a_batch_maximum_that_cannot_be_released_within_the_queues_seven_days_is_refused() -> None:
+    # One a minute: 10,020 items fit in a queue's 7-day delay less an hour; 10,021 do not.
+    assert load(BATCH_TRIGGERS_PER_MINUTE="1", BATCH_MAX_ITEMS="10020").batch_max_items == 10020
+    with pytest.raises(SettingsError, match="BATCH_MAX_ITEMS"):
+        load(BATCH_TRIGGERS_PER_MINUTE="1", BATCH_MAX_ITEMS="10021")
+    assert load(BATCH_TRIGGERS_PER_MINUTE="2", BATCH_MAX_ITEMS="20040").batch_max_items == 20040
+
+
 def test_retry_max_below_base_is_refused() -> None:
     with pytest.raises(SettingsError, match="RETRY_MAX_SECONDS"):
         load(RETRY_BASE_SECONDS="30", RETRY_MAX_SECONDS="20")
@@ -384,21 +396,9 @@ def test_non_finite_http_timeouts_are_refused(name: str, raw: str) -> None:
         load(**{name: raw})
 
 
-class _RecordingEnvironment(dict[str, str]):
-    """An environment that remembers every name looked up in it."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        super().__init__(values)
-        self.asked: set[str] = set()
-
-    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
-        self.asked.add(key)
-        return super().get(key, default)
-
-
 def test_every_setting_the_app_reads_is_in_the_sample_and_the_readme() -> None:
     root = Path(__file__).resolve().parents[2]
-    environment = _RecordingEnvironment({"AzureWebJobsStorage": ""} | {"AzureWebJobsStorage__accountName": "acct"})
+    environment = RecordingEnvironment({"AzureWebJobsStorage": ""} | {"AzureWebJobsStorage__accountName": "acct"})
     Settings.from_environment(environment)
     sample = json.loads((root / "local.settings.sample.json").read_text(encoding="utf-8"))["Values"]
     readme = (root / "README.md").read_text(encoding="utf-8")

@@ -47,6 +47,14 @@ def test_retry_after_http_date_with_numeric_utc_offset() -> None:
     assert retry_after_seconds(headers(Retry_After=value), NOW) == 30.0
 
 
+@pytest.mark.parametrize("zone", [" -0000", ""])
+def test_retry_after_http_date_without_a_zone_counts_as_absent(zone: str) -> None:
+    # An HTTP date is GMT by definition; a date that names no zone (or "-0000", unknown) is not one, and
+    # guessing its zone could turn a 30 s wait into hours.
+    value = (NOW + timedelta(seconds=30)).strftime("%a, %d %b %Y %H:%M:%S") + zone
+    assert retry_after_seconds(headers(Retry_After=value), NOW) is None
+
+
 @pytest.mark.parametrize("seconds", [0, -1, -3600])
 def test_retry_after_http_date_now_or_past_is_zero(seconds: int) -> None:
     assert retry_after_seconds(headers(Retry_After=http_date(seconds)), NOW) == 0.0

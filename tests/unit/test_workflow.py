@@ -493,6 +493,90 @@ def test_a_redelivered_follow_up_in_the_trigger_phase_looks_first() -> None:
     assert follow_up_of(sender.take()).job_id == "job-found"
 
 
+def _job_window_start(transport: FakeTransport) -> str:
+    """The startTime of the one job listing sent: five minutes before the instant the app looked from."""
+    [listing] = transport.calls("GET", r"/backupJobs\?")
+    clause = parse_qs(urlsplit(listing.url).query)["$filter"][0]
+    return clause.split("startTime eq '")[1].split("'")[0]
+
+
+# A follow-up of the trigger phase whose first POST was sent without looking (attempt 0, never
+# throttled): only the redelivery says that an earlier invocation may have posted.
+FIRST_REQUEST = parsed()
+FIRST_TRY = FollowUp(FIRST_REQUEST, Phase.TRIGGER, NOW - timedelta(minutes=10), NOW - timedelta(minutes=10))
+
+
+def test_a_redelivered_first_try_follow_up_looks_from_its_insertion_and_adopts_the_job() -> None:
+    inserted = NOW - timedelta(seconds=30)
+    transport = script(FIRST_REQUEST, job_lists=[Reply(200, body={"value": [job_entry("job-found", NOW)]})])
+    svc, sender, _ = services(transport)
+
+    assert handle_follow_up(FIRST_TRY.to_text().encode(), Delivery("f-1", 2, inserted), svc) is None
+
+    assert transport.calls("POST") == []
+    assert _job_window_start(transport) == "2026-11-26 11:54:30 AM"
+    adopted = follow_up_of(sender.take())
+    assert (adopted.phase, adopted.job_id) == (Phase.JOB, "job-found")
+    assert adopted.triggered_at == inserted  # the earliest the lost POST can have been sent
+    assert adopted.trigger_uncertain_since is None
+
+
+def test_a_redelivered_first_try_follow_up_without_insertion_time_looks_from_the_request() -> None:
+    transport = script(FIRST_REQUEST, job_lists=[Reply(200, body={"value": [job_entry("job-found", NOW)]})])
+    svc, sender, _ = services(transport)
+
+    handle_follow_up(FIRST_TRY.to_text().encode(), Delivery("f-1", 3, None), svc)
+
+    assert transport.calls("POST") == []
+    assert _job_window_start(transport) == "2026-11-26 11:45:00 AM"
+    assert follow_up_of(sender.take()).triggered_at == FIRST_TRY.requested_at
+
+
+def test_a_redelivered_follow_up_keeps_the_earlier_uncertain_instant() -> None:
+    earlier = NOW - timedelta(minutes=20)
+    follow_up = FIRST_TRY.advance(trigger_uncertain_since=earlier)
+    transport = script(FIRST_REQUEST, job_lists=[Reply(200, body={"value": [job_entry("job-found", NOW)]})])
+    svc, sender, _ = services(transport)
+
+    handle_follow_up(follow_up.to_text().encode(), Delivery("f-1", 2, NOW - timedelta(seconds=30)), svc)
+
+    assert _job_window_start(transport) == "2026-11-26 11:35:00 AM"
+    assert follow_up_of(sender.take()).triggered_at == earlier
+
+
+def test_a_redelivered_first_try_follow_up_that_finds_no_job_posts_once_and_moves_on() -> None:
+    transport = script(FIRST_REQUEST)
+    svc, sender, _ = services(transport)
+
+    handle_follow_up(FIRST_TRY.to_text().encode(), Delivery("f-1", 2, NOW - timedelta(seconds=30)), svc)
+
+    assert [sent.method for sent in transport.sent] == ["GET", "POST"]
+    posted = follow_up_of(sender.take())
+    assert posted.phase is Phase.OPERATION
+    assert (posted.triggered_at, posted.trigger_uncertain_since) == (NOW, None)
+
+
+def test_a_first_delivery_of_a_first_try_follow_up_posts_without_listing() -> None:
+    transport = script(FIRST_REQUEST)
+    svc, _, _ = services(transport)
+
+    handle_follow_up(FIRST_TRY.to_text().encode(), Delivery("f-1", 1, NOW - timedelta(seconds=30)), svc)
+
+    assert [sent.method for sent in transport.sent] == ["POST"]
+
+
+def test_a_redelivered_follow_up_past_the_trigger_phase_is_not_marked_uncertain() -> None:
+    follow_up = FIRST_TRY.enter(Phase.OPERATION, NOW - timedelta(minutes=9), async_operation_url=operation_url(
+        FIRST_REQUEST), triggered_at=NOW - timedelta(minutes=9))
+    transport = script(FIRST_REQUEST, operations=[op_reply("InProgress", retry_after="60")])
+    svc, sender, _ = services(transport)
+
+    handle_follow_up(follow_up.to_text().encode(), Delivery("f-1", 2, NOW - timedelta(seconds=30)), svc)
+
+    assert transport.calls("GET", r"/backupJobs\?") == []
+    assert follow_up_of(sender.take()).trigger_uncertain_since is None
+
+
 def test_transient_failures_end_failed_with_the_last_error_after_the_attempts() -> None:
     request = parsed()
     transport = script(request, post=[Reply(503, body=b"busy", headers={"x-ms-request-id": "r-503"})])
