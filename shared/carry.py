@@ -19,7 +19,7 @@ from shared.batchrows import BatchRows
 from shared.errors import ErrorInfo
 from shared.followup import FollowUp, Phase
 from shared.ledger import Fingerprint, Ledger, RequestRecord
-from shared.ledger_store import LedgerConflict, LedgerUnavailable
+from shared.ledger_store import LedgerConflict, LedgerUnavailable, RecordExists
 from shared.logs import for_request
 from shared.results import ResultStatus, finished, rejected
 
@@ -57,6 +57,12 @@ def carry(
     """
     hint = follow_up.ledger_etag if follow_up.phase in _GETS_FIRST else None
     carrier = _Carrier(services, ledger, step, delivery.message_id)
+    if follow_up.step == 0 and not delivery.redelivered:
+        # A request's first delivery almost always finds no record: create it without reading
+        # first, and read only when the key is taken (a producer's duplicate, the front door).
+        started = _start(follow_up, carrier)
+        if started is not None:
+            return _advance_started(follow_up, started, carrier)
     for _ in range(_MAX_CONFLICTS):
         try:
             return _carry_once(follow_up, delivery, carrier, hint, raw)
@@ -80,8 +86,10 @@ def _carry_once(
     log = for_request(logger, request.correlation_id, request.item.label)
     match verdict:
         case ledger_rules.Start():
-            new = replace(_record_of(follow_up, fingerprint, None), holder=delivery.message_id)
-            return _advance(follow_up, ledger.create_request(new), carrier)
+            started = _start(follow_up, carrier)
+            if started is None:
+                raise RecordExists(f"the record of {request.correlation_id!r} was created meanwhile")
+            return _advance_started(follow_up, started, carrier)
         case ledger_rules.TakeOver(record=found):
             taken = ledger.save_request(replace(found, holder=delivery.message_id), etag_of(found))
             return _advance(follow_up, taken, carrier)
@@ -103,6 +111,35 @@ def _carry_once(
     raise AssertionError(f"unhandled verdict {verdict}")  # pragma: no cover - match is exhaustive
 
 
+@dataclass(frozen=True)
+class _Started:
+    """A record this message created: as a reader would have found it absent, and as written."""
+
+    fresh: RequestRecord
+    written: RequestRecord
+    posting: bool
+    """The creation took the posting baton too (a trigger), so no write of its own is needed."""
+    at: datetime
+
+
+def _start(follow_up: FollowUp, carrier: _Carrier) -> _Started | None:
+    """Create the request's record at this message's step; None if the key is taken."""
+    now = carrier.services.clock()
+    fresh = replace(_record_of(follow_up, Fingerprint.of(follow_up.backup_request), None), holder=carrier.message_id)
+    posting = follow_up.phase is Phase.TRIGGER
+    try:
+        written = carrier.ledger.create_request(_holding_post(fresh, follow_up, carrier, now) if posting else fresh)
+    except RecordExists:
+        return None
+    return _Started(fresh, written, posting, now)
+
+
+def _advance_started(follow_up: FollowUp, started: _Started, carrier: _Carrier) -> str | None:
+    if started.posting:
+        return _post(follow_up, started.fresh, started.written, carrier, started.at)
+    return _advance(follow_up, started.written, carrier)
+
+
 def _advance(follow_up: FollowUp, record: RequestRecord, carrier: _Carrier) -> str | None:
     services = carrier.services
     if follow_up.phase is Phase.TRIGGER:
@@ -119,10 +156,22 @@ def _advance(follow_up: FollowUp, record: RequestRecord, carrier: _Carrier) -> s
 def _trigger(follow_up: FollowUp, record: RequestRecord, carrier: _Carrier) -> str | None:
     """Take the baton in a write of its own before anything can POST, then check the item and post."""
     now = carrier.services.clock()
-    posting = carrier.ledger.save_request(record.moved_on(
+    posting = carrier.ledger.save_request(_holding_post(record, follow_up, carrier, now), etag_of(record))
+    return _post(follow_up, record, posting, carrier, now)
+
+
+def _holding_post(record: RequestRecord, follow_up: FollowUp, carrier: _Carrier, now: datetime) -> RequestRecord:
+    """The next version of ``record``: this message holds the baton and a POST may go out from ``now``."""
+    return record.moved_on(
         by=follow_up.step, writer=carrier.message_id, phase=Phase.TRIGGER.value,
         posting_since=record.posting_since or now,
-    ), etag_of(record))
+    )
+
+
+def _post(
+    follow_up: FollowUp, record: RequestRecord, posting: RequestRecord, carrier: _Carrier, now: datetime
+) -> str | None:
+    """``record`` as read (did an earlier delivery post?), ``posting`` as written holding the baton."""
     try:
         decision = _check_item_and_post(follow_up, record, carrier, now)
         _settle(decision, follow_up, posting, carrier)

@@ -185,7 +185,7 @@ class BatchWorld:
         try:
             self._deliver(message)
         except Died:
-            self.die_at_send = self.store.die_at_replace = None  # the next host lives
+            self.die_at_send = self.store.die_at_write = None  # the next host lives
             message.visible_at = self.clock() + timedelta(seconds=30)  # host.json's visibilityTimeout
             heapq.heappush(self.queue, message)
 
@@ -380,11 +380,22 @@ def test_a_host_dying_at_any_send_loses_and_duplicates_nothing(die_at_send: int)
     assert assert_summary_matches_item_results(world)["counts"] == {"Succeeded": 6}
 
 
-@pytest.mark.parametrize("die_at_replace", range(1, 38))
-@pytest.mark.parametrize("after_write", [True, False])
-def test_a_host_dying_at_any_ledger_write_loses_and_duplicates_nothing(die_at_replace: int, after_write: bool) -> None:
+CLEAN_RUN_WRITES = 52
+"""Ledger writes (creates and replaces) of the run below without faults: each is a kill point."""
+
+
+def test_the_kill_points_below_cover_every_write_of_a_clean_run() -> None:
     world = BatchWorld(FakeVault(MIXED))
-    world.store.die_at_replace, world.store.die_after_write = die_at_replace, after_write
+    world.submit(batch_document(select={"backupManagementType": "AzureIaasVM"}))
+    world.run()
+    assert world.store.writes == CLEAN_RUN_WRITES
+
+
+@pytest.mark.parametrize("die_at_write", range(1, CLEAN_RUN_WRITES + 1))
+@pytest.mark.parametrize("after_write", [True, False])
+def test_a_host_dying_at_any_ledger_write_loses_and_duplicates_nothing(die_at_write: int, after_write: bool) -> None:
+    world = BatchWorld(FakeVault(MIXED))
+    world.store.die_at_write, world.store.die_after_write = die_at_write, after_write
     world.submit(batch_document(select={"backupManagementType": "AzureIaasVM"}))
 
     world.run()
@@ -396,7 +407,7 @@ def test_a_host_dying_at_any_ledger_write_loses_and_duplicates_nothing(die_at_re
 
 def test_a_page_listed_by_a_delivery_that_died_is_not_listed_again() -> None:
     world = BatchWorld(FakeVault(MIXED))
-    world.store.die_at_replace, world.store.die_after_write = 1, False  # the first step's write: after its page
+    world.store.die_at_write, world.store.die_after_write = 1, False  # the first step's write: after its page
     world.submit(batch_document())
 
     world.run()
@@ -415,7 +426,7 @@ def test_a_page_released_twice_sends_each_copy_to_its_item_s_own_release_time_an
         if '"phase":"release"' in message.text:
             releases += 1
             if releases == 1:
-                world.store.die_at_replace, world.store.die_after_write = world.store.replaces + 1, False
+                world.store.die_at_write, world.store.die_after_write = world.store.writes + 1, False
 
     world.run(on_invocation=kill_first_release)
 

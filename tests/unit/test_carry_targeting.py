@@ -106,11 +106,12 @@ def test_a_resolution_retried_from_a_follow_up_is_carried_once_even_when_duplica
     assert [result["status"] for result in w.results] == ["Succeeded"]
 
 
-@pytest.mark.parametrize(("replace", "after_write"), [(1, True), (2, False), (2, True)])
-def test_a_host_killed_around_the_post_never_posts_twice(replace: int, after_write: bool) -> None:
+@pytest.mark.parametrize(("write", "after_write"), [(3, False), (3, True)])
+def test_a_host_killed_around_the_post_never_posts_twice(write: int, after_write: bool) -> None:
+    # Writes 1 and 2 create the record (holding the baton) and claim the item; write 3 records the POST.
     started = NOW + timedelta(seconds=1)
     w = world(script(job_lists=[Reply(200, body={"value": [job_entry(JOB_ID, started)]})]))
-    w.store.die_at_replace, w.store.die_after_write = replace, after_write
+    w.store.die_at_write, w.store.die_after_write = write, after_write
 
     w.request_until_done(body_of())
     w.drain()
