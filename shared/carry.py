@@ -275,10 +275,10 @@ def send_result(record: RequestRecord, services: Services, ledger: Ledger) -> No
         BatchRows(ledger.store).record_outcome(record.batch, record.key, outcome_of(record.result))
     services.sender.send(services.settings.results_queue, record.result)
     try:
-        ledger.save_request(replace(record, result_sent=True), etag_of(record))
+        ledger.mark_result_sent(record)
     except LedgerConflict:
-        # Only a redelivered copy that sent the result too can have written since: it is marked.
-        logger.warning("[%s] result sent; its sent mark was written by another delivery", record.key)
+        # A redelivered copy that sent the result too, or our own retried mark whose answer was lost.
+        logger.warning("[%s] result sent; its sent mark was written meanwhile", record.key)
 
 
 def _record_of(follow_up: FollowUp, fingerprint: Fingerprint, etag: str | None) -> RequestRecord:

@@ -27,7 +27,6 @@ import hashlib
 import json
 import logging
 import uuid
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -172,7 +171,7 @@ def _settled_at_once(
         # As the queue would: the result is recorded, sent, then marked sent.
         services.sender.send(services.settings.results_queue, text)
         with contextlib.suppress(LedgerConflict):
-            ledger.save_request(replace(record, result_sent=True), record.etag or "")
+            ledger.mark_result_sent(record)
     return frontdoor.accepted(record, location, now)
 
 

@@ -194,6 +194,12 @@ class Ledger:
     def save_request(self, record: RequestRecord, etag: str) -> RequestRecord:
         return replace(record, etag=self.store.replace(request_key(record.key), record.to_fields(), etag))
 
+    def mark_result_sent(self, record: RequestRecord) -> None:
+        """Mark the recorded result sent, waiting out a brief outage; ``RecordChanged`` if another copy marked it."""
+        self.store.replace(
+            request_key(record.key), replace(record, result_sent=True).to_fields(), _read_etag(record), patient=True
+        )
+
     def item(self, item_id: str) -> ItemRecord | None:
         stored = self.store.read(item_key(item_id))
         return None if stored is None else ItemRecord.from_stored(stored)
@@ -204,6 +210,12 @@ class Ledger:
         if record.etag is None:
             return replace(record, etag=self.store.create(key, record.to_fields()))
         return replace(record, etag=self.store.replace(key, record.to_fields(), record.etag))
+
+
+def _read_etag(record: RequestRecord) -> str:
+    if record.etag is None:
+        raise ValueError("a record to replace must have been read")
+    return record.etag
 
 
 def request_key(key: str) -> RecordKey:

@@ -79,8 +79,13 @@ class LedgerStore(Protocol):
         """Insert a new record and return its ETag; ``RecordExists`` if the key is taken."""
         ...
 
-    def replace(self, key: RecordKey, fields: Fields, etag: str) -> str:
-        """Replace the record read with ``etag`` and return the new ETag; ``RecordChanged`` otherwise."""
+    def replace(self, key: RecordKey, fields: Fields, etag: str, *, patient: bool = False) -> str:
+        """Replace the record read with ``etag`` and return the new ETag; ``RecordChanged`` otherwise.
+
+        ``patient``: a write whose repetition is harmless, worth waiting for across a brief outage
+        (the sent mark: a result is out, and a mark that fails makes the redelivery send it again).
+        A repeated write that had landed meets its own ETag change: ``RecordChanged``.
+        """
         ...
 
     def delete_older_than(self, cutoff: datetime, limit: int) -> int:
@@ -119,7 +124,7 @@ class MemoryStore:
                 raise RecordExists(f"{key} exists")
             return self._put(key, fields)
 
-    def replace(self, key: RecordKey, fields: Fields, etag: str) -> str:
+    def replace(self, key: RecordKey, fields: Fields, etag: str, *, patient: bool = False) -> str:
         with self._lock:
             self.transactions += 1
             found = self._records.get(key)

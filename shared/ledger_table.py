@@ -60,6 +60,12 @@ CLIENT_OPTIONS: dict[str, Any] = {
 
 # Per call, for writes: no retry once the request may have reached the service (read errors, 5xx).
 _WRITE_ONCE: dict[str, Any] = {"retry_read": 0, "retry_status": 0}
+# Per call, for a patient write (the sent mark): every failure retried for up to eight seconds, which
+# covers a storage restart or a failover blip and stays far inside the host's message lease.
+_PATIENT: dict[str, Any] = {
+    "retry_total": 6, "retry_connect": 6, "retry_read": 6, "retry_status": 6,
+    "retry_backoff_factor": 0.5, "retry_backoff_max": 2, "timeout": 8,
+}
 _NO_CONTENT = {"response_preference": "return-no-content"}  # a create need not echo the entity back
 _DELETED = 204
 _SPLIT_ENDPOINTS = ("blobendpoint", "queueendpoint", "fileendpoint")
@@ -96,12 +102,12 @@ class TableStore:
         except ResourceNotFoundError as exc:
             raise self._unavailable("create", exc) from exc
 
-    def replace(self, key: RecordKey, fields: Fields, etag: str) -> str:
+    def replace(self, key: RecordKey, fields: Fields, etag: str, *, patient: bool = False) -> str:
         entity = to_entity(key, fields)
         try:
             metadata = self._table.update_entity(
                 entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified,
-                **_WRITE_ONCE,
+                **(_PATIENT if patient else _WRITE_ONCE),
             )
         except (ResourceModifiedError, ResourceNotFoundError) as exc:
             raise RecordChanged(f"{key} changed since it was read") from exc

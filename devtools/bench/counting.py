@@ -38,9 +38,9 @@ class CountingStore:
         self._count("create")
         return self._inner.create(key, fields)
 
-    def replace(self, key: RecordKey, fields: Fields, etag: str) -> str:
+    def replace(self, key: RecordKey, fields: Fields, etag: str, *, patient: bool = False) -> str:
         self._count("replace")
-        return self._inner.replace(key, fields, etag)
+        return self._inner.replace(key, fields, etag, patient=patient)
 
     def delete_older_than(self, cutoff: datetime, limit: int) -> int:
         self._count(SWEEP)

@@ -49,10 +49,13 @@ def closed_port() -> int:
 
 
 class ScriptedService:
-    """Answers every request with ``status`` and a Table error body; records method and path."""
+    """Answers every request with ``status`` and a Table error body; records method and path.
 
-    def __init__(self, status: int, code: str) -> None:
-        self.status, self.code = status, code
+    Given ``failures``, only the first that many: every later request succeeds (204 and an ETag).
+    """
+
+    def __init__(self, status: int, code: str, failures: int | None = None) -> None:
+        self.status, self.code, self.failures = status, code, failures
         self.requests: list[tuple[str, str]] = []
         service = self
 
@@ -61,6 +64,12 @@ class ScriptedService:
                 length = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(length)
                 service.requests.append((self.command, self.path.split("?")[0]))
+                if service.failures is not None and len(service.requests) > service.failures:
+                    self.send_response(204)
+                    self.send_header("ETag", f"W/\"datetime'2026-11-27T12%3A00%3A0{len(service.requests)}Z'\"")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 body = json.dumps({"odata.error": {"code": service.code, "message": {"value": "scripted"}}}).encode()
                 self.send_response(service.status)
                 self.send_header("Content-Type", "application/json")
@@ -148,6 +157,24 @@ def test_a_write_that_reached_the_service_is_never_sent_again(
         OPERATIONS[operation](store)
 
     assert [sent_method for sent_method, _ in busy_service.requests] == [method]
+
+
+def test_a_patient_write_waits_out_a_brief_outage_and_lands() -> None:
+    # The sent mark: a result is out, and a mark given up on makes the redelivery send it again.
+    with ScriptedService(503, "ServerBusy", failures=2) as service:
+        store = store_at(connection_string(closed_port(), table_port=service.port))
+
+        etag = store.replace(KEY, {"n": 2}, ETAG, patient=True)
+
+    assert etag.startswith("W/")
+    assert [method for method, _ in service.requests] == ["PUT", "PUT", "PUT"]
+
+
+def test_a_patient_write_still_gives_up_on_a_ledger_that_stays_down() -> None:
+    store = store_at(connection_string(closed_port(), table_port=closed_port()))
+
+    with pytest.raises(LedgerUnavailable, match="replace"):
+        store.replace(KEY, {"n": 2}, ETAG, patient=True)
 
 
 def test_a_url_in_an_error_message_loses_its_query_string() -> None:

@@ -56,8 +56,8 @@ class FaultyStore(MemoryStore):
     def create(self, key: RecordKey, fields: Fields) -> str:
         return self._write("create", lambda: super(FaultyStore, self).create(key, fields))
 
-    def replace(self, key: RecordKey, fields: Fields, etag: str) -> str:
-        return self._write("replace", lambda: super(FaultyStore, self).replace(key, fields, etag))
+    def replace(self, key: RecordKey, fields: Fields, etag: str, *, patient: bool = False) -> str:
+        return self._write("replace", lambda: super(FaultyStore, self).replace(key, fields, etag, patient=patient))
 
     def _write(self, kind: str, write: Callable[[], str]) -> str:
         self.writes += 1
