@@ -37,9 +37,11 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
 )
 from azure.core.pipeline import PipelineResponse
+from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableClient, UpdateMode
 from azure.identity import DefaultAzureCredential
 
+from shared.httpsession import sdk_transport
 from shared.ledger_entity import from_entity, to_entity
 from shared.ledger_store import Fields, LedgerUnavailable, RecordChanged, RecordExists, RecordKey, Stored
 from shared.settings import Settings, SettingsError
@@ -56,7 +58,9 @@ CLIENT_OPTIONS: dict[str, Any] = {
     "retry_backoff_factor": 0.25,
     "retry_backoff_max": 1,
 }
-"""Every ledger client's transport and retry settings: an unreachable ledger fails within seconds."""
+"""Every ledger client's transport and retry settings: an unreachable ledger fails within seconds.
+
+The two timeouts are the transport's (``_transport``), the rest the clients' retry policy."""
 
 # Per call, for writes: no retry once the request may have reached the service (read errors, 5xx).
 _WRITE_ONCE: dict[str, Any] = {"retry_read": 0, "retry_status": 0}
@@ -225,7 +229,16 @@ def ledger_table_client(settings: Settings, table_name: str, credential: TokenCr
         )
     if credential is None or settings.storage_client_id:
         credential = DefaultAzureCredential(managed_identity_client_id=settings.storage_client_id)
-    return TableClient(settings.storage_table_service_uri, table_name, credential=credential, **CLIENT_OPTIONS)
+    return TableClient(
+        settings.storage_table_service_uri, table_name, credential=credential, transport=_transport(),
+        **CLIENT_OPTIONS,
+    )
+
+
+def _transport() -> RequestsTransport:
+    return sdk_transport(
+        connection_timeout=CLIENT_OPTIONS["connection_timeout"], read_timeout=CLIENT_OPTIONS["read_timeout"]
+    )
 
 
 def ledger_store(settings: Settings, credential: TokenCredential | None = None) -> TableStore | None:
@@ -250,7 +263,7 @@ def _from_connection_string(connection: str, table_name: str) -> TableClient:
                 "request ledger needs: add TableEndpoint=…, or set BACKUP_LEDGER_TABLE empty to turn the ledger off"
             )
     try:
-        return TableClient.from_connection_string(text, table_name, **CLIENT_OPTIONS)
+        return TableClient.from_connection_string(text, table_name, transport=_transport(), **CLIENT_OPTIONS)
     except ValueError as exc:  # the SDK's messages name what is missing, never the string's content
         raise SettingsError(f"AzureWebJobsStorage is not a connection string the ledger can use: {exc}") from None
 

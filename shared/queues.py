@@ -13,10 +13,12 @@ from typing import Protocol
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError, ResourceExistsError
+from azure.core.pipeline.transport import RequestsTransport
 from azure.identity import DefaultAzureCredential
 from azure.storage.queue import QueueClient, QueueServiceClient
 
 from shared.errors import QueueUnavailable
+from shared.httpsession import sdk_transport
 from shared.settings import Settings
 
 __all__ = ["MAX_DELAY_SECONDS", "MessageSender", "QueueSender", "queue_service"]
@@ -25,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 MAX_DELAY_SECONDS = 7 * 24 * 3600
 """The service refuses a visibility timeout beyond seven days."""
+
+# The queue SDK's own defaults, which a client given its transport no longer applies itself.
+_CONNECTION_TIMEOUT, _READ_TIMEOUT = 20.0, 60.0
 
 # Follow-ups may sleep for days and results may wait for a slow consumer: neither may expire.
 _NEVER_EXPIRES = -1
@@ -39,12 +44,16 @@ class MessageSender(Protocol):
 def queue_service(settings: Settings, credential: TokenCredential | None = None) -> QueueServiceClient:
     """The queue service of ``AzureWebJobsStorage``, by connection string or by identity."""
     if settings.storage_connection:
-        return QueueServiceClient.from_connection_string(settings.storage_connection)
+        return QueueServiceClient.from_connection_string(settings.storage_connection, transport=_transport())
     if settings.storage_queue_service_uri is None:  # Settings guarantees one of the two
         raise QueueUnavailable("no storage account is configured")
     if credential is None or settings.storage_client_id:
         credential = DefaultAzureCredential(managed_identity_client_id=settings.storage_client_id)
-    return QueueServiceClient(settings.storage_queue_service_uri, credential=credential)
+    return QueueServiceClient(settings.storage_queue_service_uri, credential=credential, transport=_transport())
+
+
+def _transport() -> RequestsTransport:
+    return sdk_transport(connection_timeout=_CONNECTION_TIMEOUT, read_timeout=_READ_TIMEOUT)
 
 
 class QueueSender:

@@ -12,11 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-import requests
 from azure.identity import DefaultAzureCredential
-from requests.adapters import HTTPAdapter
 
 from shared.arm import ArmClient
+from shared.httpsession import pooled_session
 from shared.ledger import Ledger
 from shared.ledger_table import ledger_store
 from shared.queues import QueueSender, queue_service
@@ -24,9 +23,6 @@ from shared.settings import Settings
 from shared.workflow import Services
 
 __all__ = ["override", "services", "utc_now"]
-
-# Enough pooled connections for the host's concurrent invocations (batchSize + newBatchThreshold).
-_POOL_SIZE = 32
 
 _lock = threading.Lock()
 _services: Services | None = None
@@ -60,9 +56,7 @@ def override(replacement: Services) -> Iterator[Services]:
 
 def _build(settings: Settings) -> Services:
     credential = DefaultAzureCredential()
-    session = requests.Session()
-    # No transport retries: a repeated trigger POST would spend the item's daily quota.
-    session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=_POOL_SIZE, max_retries=0))
+    session = pooled_session()  # no transport retries: a repeated trigger POST would spend the item's quota
     store = ledger_store(settings, credential)
     return Services(
         settings=settings,

@@ -1,8 +1,9 @@
 """The throughput baseline: a bare loop making only the unavoidable calls of a trigger.
 
 Receive a request, POST the trigger, send the follow-up (invisible for Retry-After), delete the
-request: with the app's own libraries (azure-storage-queue, requests with one pooled Session,
-azure-identity's DefaultAzureCredential) and the local host's concurrency (one receiver fetching
+request: with the app's own libraries and clients (azure-storage-queue through
+``shared.queues``, requests with one ``shared.httpsession`` pooled session, azure-identity's
+DefaultAzureCredential) and the local host's concurrency (one receiver fetching
 ``batch_size`` messages whenever no more than ``new_batch_threshold`` are in flight, ``threads``
 workers). It reads nothing but the six names, validates nothing and handles no error beyond
 counting it: what any app must spend per backup, and nothing else.
@@ -21,7 +22,8 @@ from urllib.parse import quote
 import requests
 from azure.identity import DefaultAzureCredential
 from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
-from requests.adapters import HTTPAdapter
+
+from shared.httpsession import pooled_session
 
 __all__ = ["BareLoop", "BareRun"]
 
@@ -55,8 +57,7 @@ class BareLoop:
         self._arm = arm_endpoint
         self._verify = ca_bundle
         self._credential = DefaultAzureCredential()  # the stack's managed identity (see devtools.bench.stackrun)
-        self._session = requests.Session()
-        self._session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0))
+        self._session = pooled_session()
         self._threads = threads
         self._batch = batch_size
         self._threshold = new_batch_threshold

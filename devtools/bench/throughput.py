@@ -36,6 +36,8 @@ from devtools.funchost.hostconfig import QueueOptions, load_host_config
 from devtools.funchost.processes import wait_until
 from devtools.queuectl import message_count
 from devtools.stack import DEFAULT_QUEUES, REPO_ROOT, LocalStack
+from shared.queues import queue_service
+from shared.settings import Settings
 
 __all__ = ["TARGETS", "VARIANTS", "throughput"]
 
@@ -135,7 +137,9 @@ class _Rounds:
         send_all(self.service, _BARE_REQUESTS,
                  [json.dumps(self.estate.request(item, f"bare-{item}")) for item in self._items()])
         since = self.admin.last_seq()
-        loop = BareLoop(self.service, self.stack.endpoints.arm_endpoint, self.stack.endpoints.ca_bundle,
+        # Its queue clients built as the app builds its own (shared.queues: the same transport).
+        app_queues = queue_service(Settings.from_environment(self.stack.host_environment()))
+        loop = BareLoop(app_queues, self.stack.endpoints.arm_endpoint, self.stack.endpoints.ca_bundle,
                         requests_queue=_BARE_REQUESTS, status_queue=_BARE_STATUS, threads=self.queues.batch_size,
                         batch_size=self.queues.batch_size, new_batch_threshold=self.queues.new_batch_threshold)
         cpu_before = self._cpu(None)

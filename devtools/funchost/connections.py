@@ -18,6 +18,7 @@ from azure.storage.queue import LinearRetry, QueueClient, QueueServiceClient
 
 from devtools.funchost.appsettings import AppSettings
 from devtools.funchost.errors import ConfigError
+from shared.httpsession import EnvironmentOnceSession
 
 __all__ = ["DEFAULT_CONNECTION", "QueueConnections", "StorageConnection", "resolve_connection"]
 
@@ -85,7 +86,7 @@ class QueueConnections:
         self._lock = threading.Lock()
         self._services: dict[str, QueueServiceClient] = {}
         self._queues: dict[tuple[str, str], QueueClient] = {}
-        self._session = requests.Session()
+        self._session = EnvironmentOnceSession()  # as the app's own clients: the environment read once per host
         adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=_POOL_SIZE, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
