@@ -91,8 +91,10 @@ def _carry_once(
                 raise RecordExists(f"the record of {request.correlation_id!r} was created meanwhile")
             return _advance_started(follow_up, started, carrier)
         case ledger_rules.TakeOver(record=found):
-            taken = ledger.save_request(replace(found, holder=delivery.message_id), etag_of(found))
-            return _advance(follow_up, taken, carrier)
+            taken = replace(found, holder=delivery.message_id)
+            if follow_up.phase is Phase.TRIGGER:
+                return _trigger(follow_up, taken, carrier)  # the request and the baton in one write
+            return _advance(follow_up, ledger.save_request(taken, etag_of(found)), carrier)
         case ledger_rules.Carry(record=found):
             return _advance(follow_up, found, carrier)
         case ledger_rules.Recover(record=found):

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from shared.ledger import Ledger
+from shared.ledger import Fingerprint, Ledger, RequestRecord
 from shared.ledger_store import Fields, LedgerUnavailable, MemoryStore, RecordKey, Stored
 from shared.messages import BackupRequest
 from shared.workflow import Delivery, Services, handle_follow_up, handle_request
@@ -268,6 +268,44 @@ def test_the_one_window_left_a_host_killed_after_sending_the_result_before_marki
     # Measured, not hidden: the redelivery cannot know the result went out, and sends it again.
     assert len(w.results) == 2 and w.results[0] == w.results[1]
     assert w.posts == 1
+
+
+def record_as_the_front_door_does(w: World) -> None:
+    """Step 0, no holder: the first request message delivered for it takes it over."""
+    request = backup_request(correlationId="req-1")
+    assert w.services.ledger is not None
+    w.services.ledger.create_request(RequestRecord(
+        key="req-1", item_id=request.item.id, fingerprint=Fingerprint.of(request), step=0, written_by=-1,
+        holder=None, phase="accepted", created_at=NOW,
+    ))
+    w.store.writes = 0
+
+
+@pytest.mark.parametrize(("write", "after_write"), [(1, False), (2, False), (2, True), (3, False), (3, True)])
+def test_a_request_the_front_door_recorded_killed_before_its_post_posts_once(write: int, after_write: bool) -> None:
+    # Write 1 is the create that finds the record, 2 takes it over holding the baton, 3 claims the item.
+    w = world()
+    record_as_the_front_door_does(w)
+    w.store.die_at_write, w.store.die_after_write = write, after_write
+    w.request_until_done(body_of())
+    w.drain()
+
+    assert w.posts == 1
+    assert [r["status"] for r in w.results] == ["Succeeded"]
+
+
+@pytest.mark.parametrize("after_write", [False, True])
+def test_a_request_the_front_door_recorded_killed_after_its_post_never_posts_twice(after_write: bool) -> None:
+    started = NOW + timedelta(seconds=1)
+    w = World(script(backup_request(), job_lists=[Reply(200, body={"value": [job_entry(JOB_ID, started)]})]))
+    record_as_the_front_door_does(w)
+    w.store.die_at_write, w.store.die_after_write = 4, after_write  # write 4 records the POST's answer
+    w.request_until_done(body_of())
+    w.drain()
+
+    assert w.posts == 1
+    [result] = w.results
+    assert (result["status"], result["jobId"]) == ("Succeeded", JOB_ID)
 
 
 def test_copies_delivered_to_several_instances_at_once_post_once() -> None:
