@@ -15,7 +15,9 @@ Calls fail fast rather than hang an invocation: connect and read timeouts, and a
 retries (short backoff) within a deadline per call; the host's redelivery does the rest. The
 SDK retries a write only when it never reached the service (a connection not made): a write
 whose answer was lost is ``LedgerUnavailable``, not retried, so that ``RecordExists`` and
-``RecordChanged`` always mean another writer, never our own earlier attempt.
+``RecordChanged`` always mean another writer, never our own earlier attempt. The one exception
+is a ``patient`` replace (the sent mark), whose repetition is harmless: it is retried on every
+failure for a few seconds, to outlast a storage restart.
 """
 
 from __future__ import annotations
