@@ -308,6 +308,32 @@ def test_a_request_the_front_door_recorded_killed_after_its_post_never_posts_twi
     assert (result["status"], result["jobId"]) == ("Succeeded", JOB_ID)
 
 
+def swept_just_now(w: World) -> None:
+    """Run the retention sweep now, so that the invocation measured next does not (once per 10 min)."""
+    assert w.services.ledger is not None
+    w.services.ledger.sweep_if_due(w.clock(), w.settings.ledger_retention_days)
+
+
+def test_a_request_costs_the_protocols_minimum_of_four_transactions_to_trigger() -> None:
+    # The key's record (created holding the baton, no read first), the item's read and claim,
+    # the POST's answer: see README "Cost per backup".
+    w = world()
+    swept_just_now(w)
+    before = w.store.transactions
+    w.request(body_of())
+    assert (w.store.transactions - before, w.posts) == (4, 1)
+
+
+def test_a_request_the_front_door_recorded_costs_two_more_to_trigger() -> None:
+    # The create that finds the key taken, and its read; the takeover then holds the baton too.
+    w = world()
+    record_as_the_front_door_does(w)
+    swept_just_now(w)
+    before = w.store.transactions
+    w.request(body_of())
+    assert (w.store.transactions - before, w.posts) == (6, 1)
+
+
 def test_copies_delivered_to_several_instances_at_once_post_once() -> None:
     w = world()
     threads = [threading.Thread(target=w.request, args=(body_of(), f"msg-{n}")) for n in range(8)]
