@@ -36,9 +36,9 @@ from shared.batches import (
 )
 from shared.batchrows import BatchRows, ListedPage
 from shared.batchstate import BatchFollowUp, BatchPhase
-from shared.carry import etag_of, resend_pending, send_result
+from shared.carry import resend_pending, send_result
 from shared.errors import ErrorInfo, PermanentError, RequestRejected, TransientError
-from shared.ledger import Ledger, RequestRecord
+from shared.ledger import Ledger, RequestRecord, etag_of
 from shared.ledger_store import LedgerConflict, LedgerUnavailable
 from shared.logs import for_request
 from shared.messages import check_allowed

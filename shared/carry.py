@@ -18,7 +18,7 @@ from shared.batches import outcome_of
 from shared.batchrows import BatchRows
 from shared.errors import ErrorInfo
 from shared.followup import FollowUp, Phase
-from shared.ledger import Fingerprint, Ledger, RequestRecord
+from shared.ledger import Fingerprint, Ledger, RequestRecord, etag_of
 from shared.ledger_store import LedgerConflict, LedgerUnavailable, RecordExists
 from shared.logs import for_request
 from shared.results import ResultStatus, finished, rejected
@@ -26,7 +26,7 @@ from shared.results import ResultStatus, finished, rejected
 if TYPE_CHECKING:
     from shared.workflow import Delivery, Services
 
-__all__ = ["carry", "etag_of", "resend_pending", "send_result"]
+__all__ = ["carry", "resend_pending", "send_result"]
 
 logger = logging.getLogger(__name__)
 
@@ -291,9 +291,3 @@ def _record_of(follow_up: FollowUp, fingerprint: Fingerprint, etag: str | None) 
         written_by=-1, holder=None, phase=follow_up.phase.value, created_at=follow_up.requested_at,
         batch=request.batch, etag=etag,
     )
-
-
-def etag_of(record: RequestRecord) -> str:
-    if record.etag is None:
-        raise ValueError("a record to replace must have been read")
-    return record.etag

@@ -25,7 +25,10 @@ from shared.messages import BackupRequest, parse_instant
 
 _T = TypeVar("_T")
 
-__all__ = ["EXPIRY_TOLERANCE", "SWEEP_BATCH", "SWEEP_INTERVAL", "Fingerprint", "ItemRecord", "Ledger", "RequestRecord"]
+__all__ = [
+    "EXPIRY_TOLERANCE", "SWEEP_BATCH", "SWEEP_INTERVAL", "Fingerprint", "ItemRecord", "Ledger", "RequestRecord",
+    "etag_of",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +200,7 @@ class Ledger:
     def mark_result_sent(self, record: RequestRecord) -> None:
         """Mark the recorded result sent, waiting out a brief outage; ``RecordChanged`` if another copy marked it."""
         self.store.replace(
-            request_key(record.key), replace(record, result_sent=True).to_fields(), _read_etag(record), patient=True
+            request_key(record.key), replace(record, result_sent=True).to_fields(), etag_of(record), patient=True
         )
 
     def item(self, item_id: str) -> ItemRecord | None:
@@ -212,7 +215,8 @@ class Ledger:
         return replace(record, etag=self.store.replace(key, record.to_fields(), record.etag))
 
 
-def _read_etag(record: RequestRecord) -> str:
+def etag_of(record: RequestRecord) -> str:
+    """The ETag ``record`` was read or written with: what a guarded replace of it needs."""
     if record.etag is None:
         raise ValueError("a record to replace must have been read")
     return record.etag
