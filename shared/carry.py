@@ -19,7 +19,7 @@ from shared.batchrows import BatchRows
 from shared.errors import ErrorInfo
 from shared.followup import FollowUp, Phase
 from shared.ledger import Fingerprint, Ledger, RequestRecord, etag_of
-from shared.ledger_store import LedgerConflict, LedgerUnavailable, RecordExists
+from shared.ledger_store import LedgerConflict, LedgerUnavailable
 from shared.logs import for_request
 from shared.results import ResultStatus, finished, rejected
 
@@ -57,27 +57,27 @@ def carry(
     """
     hint = follow_up.ledger_etag if follow_up.phase in _GETS_FIRST else None
     carrier = _Carrier(services, ledger, step, delivery.message_id)
-    if follow_up.step == 0 and not delivery.redelivered:
-        # A request's first delivery almost always finds no record: create it without reading
-        # first, and read only when the key is taken (a producer's duplicate, the front door).
-        started = _start(follow_up, carrier)
-        if started is not None:
-            return _advance_started(follow_up, started, carrier)
+    # A request's first delivery almost always finds no record: its first try creates one without
+    # reading first; a key taken (a producer's duplicate, the front door) is a conflict like any other.
+    create_first = follow_up.step == 0 and not delivery.redelivered
     for _ in range(_MAX_CONFLICTS):
         try:
-            return _carry_once(follow_up, delivery, carrier, hint, raw)
+            return _carry_once(follow_up, delivery, carrier, hint, raw, create_first=create_first)
         except LedgerConflict:
-            hint = None  # someone else wrote: read, then decide again
+            hint, create_first = None, False  # someone else wrote: read, then decide again
     raise LedgerUnavailable(f"the ledger record of {follow_up.backup_request.correlation_id!r} kept changing")
 
 
 def _carry_once(
-    follow_up: FollowUp, delivery: Delivery, carrier: _Carrier, hint: str | None, raw: bytes | None
+    follow_up: FollowUp, delivery: Delivery, carrier: _Carrier, hint: str | None, raw: bytes | None, *,
+    create_first: bool,
 ) -> str | None:
     request, services, ledger = follow_up.backup_request, carrier.services, carrier.ledger
     fingerprint = Fingerprint.of(request)
     if hint is not None:
         return _advance(follow_up, _record_of(follow_up, fingerprint, hint), carrier)
+    if create_first:
+        return _advance_started(follow_up, _start(follow_up, carrier), carrier)
     record = ledger.request(request.correlation_id)
     verdict = ledger_rules.on_delivery(
         record, step=follow_up.step, message_id=delivery.message_id, redelivered=delivery.redelivered,
@@ -86,10 +86,7 @@ def _carry_once(
     log = for_request(logger, request.correlation_id, request.item.label)
     match verdict:
         case ledger_rules.Start():
-            started = _start(follow_up, carrier)
-            if started is None:
-                raise RecordExists(f"the record of {request.correlation_id!r} was created meanwhile")
-            return _advance_started(follow_up, started, carrier)
+            return _advance_started(follow_up, _start(follow_up, carrier), carrier)
         case ledger_rules.TakeOver(record=found):
             taken = replace(found, holder=delivery.message_id)
             if follow_up.phase is Phase.TRIGGER:
@@ -119,25 +116,23 @@ class _Started:
 
     fresh: RequestRecord
     written: RequestRecord
-    posting: bool
-    """The creation took the posting baton too (a trigger), so no write of its own is needed."""
     at: datetime
 
 
-def _start(follow_up: FollowUp, carrier: _Carrier) -> _Started | None:
-    """Create the request's record at this message's step; None if the key is taken."""
+def _start(follow_up: FollowUp, carrier: _Carrier) -> _Started:
+    """Create the request's record at this message's step; ``RecordExists`` if the key is taken.
+
+    A trigger's record is created holding the posting baton, so no write of its own precedes the POST.
+    """
     now = carrier.services.clock()
     fresh = replace(_record_of(follow_up, Fingerprint.of(follow_up.backup_request), None), holder=carrier.message_id)
     posting = follow_up.phase is Phase.TRIGGER
-    try:
-        written = carrier.ledger.create_request(_holding_post(fresh, follow_up, carrier, now) if posting else fresh)
-    except RecordExists:
-        return None
-    return _Started(fresh, written, posting, now)
+    written = carrier.ledger.create_request(_holding_post(fresh, follow_up, carrier, now) if posting else fresh)
+    return _Started(fresh, written, now)
 
 
 def _advance_started(follow_up: FollowUp, started: _Started, carrier: _Carrier) -> str | None:
-    if started.posting:
+    if follow_up.phase is Phase.TRIGGER:
         return _post(follow_up, started.fresh, started.written, carrier, started.at)
     return _advance(follow_up, started.written, carrier)
 
