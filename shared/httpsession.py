@@ -15,7 +15,6 @@ The Azure SDK clients (queues, the ledger's table) get these sessions through
 from __future__ import annotations
 
 import os
-import threading
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,8 +35,8 @@ class EnvironmentOnceSession(requests.Session):
 
     def __init__(self) -> None:
         super().__init__()
+        # No lock: two threads that race for a new origin compute the same answer.
         self._proxies_by_origin: dict[tuple[str, str, str | None], dict[str, str]] = {}
-        self._origins_lock = threading.Lock()
 
     def merge_environment_settings(
         self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
@@ -62,9 +61,7 @@ class EnvironmentOnceSession(requests.Session):
         origin = (parts.scheme.lower(), parts.netloc.lower(), no_proxy)
         found = self._proxies_by_origin.get(origin)
         if found is None:
-            found = get_environ_proxies(url, no_proxy=no_proxy)
-            with self._origins_lock:
-                self._proxies_by_origin[origin] = found
+            found = self._proxies_by_origin[origin] = get_environ_proxies(url, no_proxy=no_proxy)
         return found  # only read: its entries are copied into the caller's proxies
 
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-import requests
 from azure.core.credentials import TokenCredential
 from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.queue import LinearRetry, QueueClient, QueueServiceClient
 
 from devtools.funchost.appsettings import AppSettings
 from devtools.funchost.errors import ConfigError
-from shared.httpsession import EnvironmentOnceSession
+from shared.httpsession import pooled_session
 
 __all__ = ["DEFAULT_CONNECTION", "QueueConnections", "StorageConnection", "resolve_connection"]
 
@@ -86,10 +85,7 @@ class QueueConnections:
         self._lock = threading.Lock()
         self._services: dict[str, QueueServiceClient] = {}
         self._queues: dict[tuple[str, str], QueueClient] = {}
-        self._session = EnvironmentOnceSession()  # as the app's own clients: the environment read once per host
-        adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=_POOL_SIZE, max_retries=0)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
+        self._session = pooled_session(_POOL_SIZE)  # as the app's own clients
 
     def describe(self, connection: str) -> StorageConnection:
         return resolve_connection(self._settings, connection)
