@@ -163,18 +163,19 @@ def is_correlation_id(value: str) -> bool:
 
 def correlation_id_of(document: Mapping[str, Any], fallback: str) -> str:
     """The request's ``correlationId``, or ``fallback`` when it gives none."""
-    value = document.get("correlationId")
-    if value is None:
-        return fallback
-    if not isinstance(value, str) or not is_correlation_id(value):
-        raise RequestRejected("correlationId", "must be 1-200 printable ASCII characters without spaces")
-    return value
+    key = _key_field(document, "correlationId", "must be 1-200 printable ASCII characters without spaces")
+    return fallback if key is None else key
 
 
 def _batch(document: Mapping[str, Any]) -> str | None:
-    value = document.get("batch")
+    return _key_field(document, "batch", "must be a batch key: 1-200 printable ASCII characters without spaces")
+
+
+def _key_field(document: Mapping[str, Any], name: str, problem: str) -> str | None:
+    """An optional field holding a ledger key (``is_correlation_id``); ``problem`` says why another value is refused."""
+    value = document.get(name)
     if value is None:
         return None
     if not isinstance(value, str) or not is_correlation_id(value):
-        raise RequestRejected("batch", "must be a batch key: 1-200 printable ASCII characters without spaces")
+        raise RequestRejected(name, problem)
     return value
